@@ -1,0 +1,230 @@
+//! The compiled bundle: what the browser downloads and the engine decides over.
+//!
+//! Everything the runtime would otherwise need a library for is resolved by the compiler: time
+//! zones become UTC intervals (valid until `valid_until`), library references are inlined, URL
+//! patterns become matcher programs, messages become safe node trees. Fields the runtime does not
+//! need (names, descriptions, offsite survey URLs) are left out.
+
+use crate::html::Node;
+use crate::model::{
+    Channel, EngagedRule, Format, Kind, Offsite, PageField, PerKind, Sender, Source, Style, WindowMode,
+    Zone,
+};
+use crate::availability::State;
+use crate::urlmatch::CompiledMatcher;
+use crate::Millis;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Bump when the bundle's shape changes incompatibly; the runtime refuses other versions.
+pub const BUNDLE_FORMAT: u32 = 1;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Bundle {
+    pub format: u32,
+    pub site: String,
+    /// The document version this bundle was compiled from (0 for drafts).
+    #[serde(default)]
+    pub version: u64,
+    pub compiled_at: Millis,
+    /// Weekly schedules and business hours are expanded up to this instant; after it every
+    /// schedule reads as closed, so the runtime must fetch a fresh bundle first.
+    pub valid_until: Millis,
+    pub settings: BundleSettings,
+    #[serde(default)]
+    pub skills: Vec<BundleSkill>,
+    /// `None` when the document names no business hours.
+    #[serde(default)]
+    pub business_hours: Option<Schedule>,
+    pub campaigns: Vec<BundleCampaign>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BundleSettings {
+    pub displays_per_visit: PerKind<Option<u32>>,
+    pub invite_after_decline: PerKind<bool>,
+    pub control_group_percent: f64,
+    pub visit_idle_minutes: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_url: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BundleSkill {
+    pub id: String,
+    pub max_wait_seconds: u32,
+}
+
+pub use crate::interval::{Schedule, FOREVER};
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BundleCampaign {
+    pub id: String,
+    pub enabled: bool,
+    pub priority: i32,
+    pub control_group_percent: f64,
+    /// Timeframe (start, end and weekly windows) as UTC intervals.
+    pub schedule: Schedule,
+    pub business_hours_only: bool,
+    /// GrowthBook condition over visitor attributes; `None`: everyone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<Value>,
+    pub engagements: Vec<BundleEngagement>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BundleEngagement {
+    pub id: String,
+    pub enabled: bool,
+    pub kind: Kind,
+    /// Conversation engagements: `chat` or `messaging`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub channel: Option<Channel>,
+    pub source: Source,
+    /// Web engagements only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<Format>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<Zone>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skill: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ignore_max_wait: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub refresh_seconds: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_note: Option<String>,
+    #[serde(default, skip_serializing_if = "EntryPointProgram::is_everywhere")]
+    pub entry_point: EntryPointProgram,
+    #[serde(default, skip_serializing_if = "BehaviorProgram::is_none")]
+    pub behavior: BehaviorProgram,
+    pub creative: CreativeProgram,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<Sender>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub authenticated: bool,
+    #[serde(default, skip_serializing_if = "is_default_window_mode")]
+    pub window_mode: WindowMode,
+    /// Offsite engagements: where their link leads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offsite: Option<Offsite>,
+}
+
+fn is_default_window_mode(m: &WindowMode) -> bool {
+    *m == WindowMode::Embedded
+}
+
+impl BundleEngagement {
+    /// Counts against `displays_per_visit` and falls under `invite_after_decline`.
+    pub fn is_proactive(&self) -> bool {
+        self.format.is_some_and(Format::is_proactive)
+    }
+
+    /// Whether availability decides this engagement's state (conversation over chat).
+    pub fn follows_availability(&self) -> bool {
+        self.kind == Kind::Conversation && self.channel != Some(Channel::Messaging)
+    }
+}
+
+/// One compiled page test.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PageTest {
+    #[serde(rename = "f")]
+    pub field: PageField,
+    #[serde(rename = "m")]
+    pub matcher: CompiledMatcher,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct EntryPointProgram {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub include: Vec<PageTest>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub exclude: Vec<PageTest>,
+}
+
+impl EntryPointProgram {
+    pub fn is_everywhere(&self) -> bool {
+        self.include.is_empty() && self.exclude.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct BehaviorProgram {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_on_page: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_on_site: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pages_viewed: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub visited: Option<PageTest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrer: Option<PageTest>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exit_intent: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scroll_percent: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idle_seconds: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engaged: Option<EngagedRule>,
+}
+
+impl BehaviorProgram {
+    pub fn is_none(&self) -> bool {
+        *self == BehaviorProgram::default()
+    }
+}
+
+/// Creatives with fallbacks resolved by the engine: busy → offline; offline missing → not shown.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CreativeProgram {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub online: Option<CompiledCreative>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub busy: Option<CompiledCreative>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub offline: Option<CompiledCreative>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<CompiledCreative>,
+}
+
+impl CreativeProgram {
+    /// The creative shown in `state`: busy falls back to offline; offline (or busy without
+    /// either) has none, so the engagement is not shown. Messaging engagements fall back to
+    /// their online creative in every state, since they show whatever the agents' state.
+    pub fn for_state(&self, state: State, messaging: bool) -> Option<&CompiledCreative> {
+        let found = match state {
+            State::Online => self.online.as_ref(),
+            State::Busy => self.busy.as_ref().or(self.offline.as_ref()),
+            State::Offline => self.offline.as_ref(),
+            State::Content => self.content.as_ref(),
+        };
+        if messaging {
+            found.or(self.online.as_ref())
+        } else {
+            found
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct CompiledCreative {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The sanitized message.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub message: Vec<Node>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cta: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_url: Option<String>,
+    /// Engagement, creative-set and creative styles merged (the most specific wins).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub style: Option<Style>,
+}

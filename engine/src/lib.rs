@@ -1,0 +1,35 @@
+//! engage's decision engine.
+//!
+//! Pure: no I/O, no clock and no randomness of its own. Time (milliseconds since the Unix epoch,
+//! UTC) and the visitor id are inputs. The same crate runs natively in the server (with the
+//! `native` feature: validation, compiler, `regex`) and in the browser as wasm (without it).
+
+#[cfg(engage_wip)]
+pub mod availability;
+#[cfg(engage_wip)]
+pub mod bundle;
+pub mod condition;
+pub mod hash;
+pub mod html;
+pub mod interval;
+pub mod model;
+pub mod regexp;
+pub mod urlmatch;
+#[cfg(engage_wip)]
+pub mod visit;
+
+#[cfg(all(engage_wip, feature = "native"))]
+pub mod compile;
+#[cfg(feature = "native")]
+pub mod schedule;
+#[cfg(all(engage_wip, feature = "native"))]
+pub mod script;
+#[cfg(feature = "native")]
+pub mod validate;
+
+#[cfg(engage_wip)]
+pub use bundle::Bundle;
+pub use regexp::RegexEngine;
+
+/// An instant: milliseconds since the Unix epoch, UTC.
+pub type Millis = i64;

@@ -1,0 +1,83 @@
+//! Regular expressions behind one small trait.
+//!
+//! The engine never links a regex implementation into the browser build: natively the `regex`
+//! crate is used ([`NativeRegex`]), in the browser the runtime plugs in `js_sys::RegExp`.
+
+/// Matches `text` against `pattern`.
+pub trait RegexEngine {
+    /// `Some(true|false)` for a valid pattern, `None` when `pattern` is not a valid regular
+    /// expression. Implementations should cache compiled patterns: the same few patterns are
+    /// matched on every decision.
+    fn is_match(&self, pattern: &str, case_insensitive: bool, text: &str) -> Option<bool>;
+}
+
+#[cfg(feature = "native")]
+pub use native::NativeRegex;
+
+#[cfg(feature = "native")]
+mod native {
+    use super::RegexEngine;
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+
+    /// The `regex` crate, with a bounded cache of compiled patterns. `Sync`, so one instance can
+    /// be shared by a server's request handlers.
+    #[derive(Default)]
+    pub struct NativeRegex {
+        cache: Mutex<HashMap<(String, bool), Option<regex::Regex>>>,
+    }
+
+    /// More distinct patterns than this and the cache starts over (bounds memory on hostile input).
+    const CACHE_LIMIT: usize = 4096;
+
+    impl NativeRegex {
+        pub fn new() -> Self {
+            Self::default()
+        }
+
+        /// Whether `pattern` compiles: used by validation.
+        pub fn is_valid(pattern: &str) -> bool {
+            regex::Regex::new(pattern).is_ok()
+        }
+    }
+
+    impl RegexEngine for NativeRegex {
+        fn is_match(&self, pattern: &str, case_insensitive: bool, text: &str) -> Option<bool> {
+            let mut cache = match self.cache.lock() {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            let key = (pattern.to_owned(), case_insensitive);
+            if !cache.contains_key(&key) {
+                if cache.len() >= CACHE_LIMIT {
+                    cache.clear();
+                }
+                let compiled = regex::RegexBuilder::new(pattern)
+                    .case_insensitive(case_insensitive)
+                    .size_limit(1 << 20)
+                    .build()
+                    .ok();
+                cache.insert(key.clone(), compiled);
+            }
+            cache
+                .get(&key)
+                .and_then(|r| r.as_ref())
+                .map(|r| r.is_match(text))
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn matches_caches_and_rejects_invalid() {
+            let r = NativeRegex::new();
+            assert_eq!(r.is_match("^a.c$", false, "abc"), Some(true));
+            assert_eq!(r.is_match("^a.c$", false, "ABC"), Some(false));
+            assert_eq!(r.is_match("^a.c$", true, "ABC"), Some(true));
+            assert_eq!(r.is_match("(", false, "x"), None);
+            assert!(!NativeRegex::is_valid("("));
+        }
+    }
+}

@@ -1,0 +1,1309 @@
+//! A visit: the engine's state machine (SPEC §4).
+//!
+//! The runtime (or the server's simulator) feeds [`Input`]s at given instants; after each one
+//! [`Visit::apply`] answers what is displayed, the events to report, when time alone could change
+//! the answer, and on request a trace of every engagement's fate. The visit serializes compactly
+//! into the visitor's browser storage and survives page loads.
+
+use crate::availability::{engagement_state, Availability, SkillAvailability, State};
+use crate::bundle::{Bundle, BundleCampaign, BundleEngagement, PageTest};
+use crate::condition::eval_condition;
+use crate::hash::in_control;
+use crate::model::{EngagedState, Kind, PageField, PerKind, Source, Zone};
+use crate::regexp::RegexEngine;
+use crate::Millis;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+/// Bump when the stored shape changes; older states are discarded (a new visit starts).
+pub const VISIT_FORMAT: u32 = 1;
+
+/// Earlier pages remembered for `behavior.visited`.
+const MAX_PAGES: usize = 50;
+/// Engagements remembered in `engaged` across visits.
+const MAX_ENGAGED: usize = 200;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Device {
+    #[default]
+    Desktop,
+    Tablet,
+    Mobile,
+}
+
+impl Device {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Device::Desktop => "desktop",
+            Device::Tablet => "tablet",
+            Device::Mobile => "mobile",
+        }
+    }
+}
+
+/// Who the visitor is, as far as the runtime (or the server) can tell.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Profile {
+    pub id: String,
+    #[serde(default)]
+    pub device: Device,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+}
+
+/// A page view.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PageView {
+    pub url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub section: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub referrer: Option<String>,
+    /// Ids of the embedded zone elements present on the page; `None`: assume all are present.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub elements: Option<Vec<String>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Goal {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+}
+
+/// What can happen to a visit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Input {
+    Page(PageView),
+    /// Time passed (a timer fired): nothing but the clock changed.
+    Tick,
+    /// Attributes pushed by the site, deep-merged (null removes a key).
+    Attributes(Map<String, Value>),
+    Accept(String),
+    Decline(String),
+    /// New numbers for the named skills (others keep theirs).
+    Availability(Availability),
+    Goal(Goal),
+    /// Deepest scroll on this page, 0–100.
+    Scroll(u32),
+    /// The pointer left through the top of the viewport.
+    ExitIntent,
+    /// Mouse, key, touch or scroll activity (resets idle time).
+    Activity,
+    /// The embedded zone elements now on the page changed.
+    Elements(Vec<String>),
+}
+
+impl Input {
+    /// Inputs that come from the visitor keep the visit alive; timers and feeds don't.
+    fn is_visitor_input(&self) -> bool {
+        !matches!(self, Input::Tick | Input::Availability(_))
+    }
+}
+
+/// The first rule that kept an engagement off the page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    Disabled,
+    Timeframe,
+    BusinessHours,
+    ControlGroup,
+    Audience,
+    EntryPoint,
+    Behavior,
+    Declined,
+    /// Extension: a proactive engagement accepted this visit is not offered again.
+    Accepted,
+    DisplayCap,
+    AfterDecline,
+    Availability,
+    ZoneTaken,
+    NoZoneElement,
+    /// Extension: offsite engagements are opened by their link, never shown on pages.
+    Offsite,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Disabled => "disabled",
+            Reason::Timeframe => "timeframe",
+            Reason::BusinessHours => "business_hours",
+            Reason::ControlGroup => "control_group",
+            Reason::Audience => "audience",
+            Reason::EntryPoint => "entry_point",
+            Reason::Behavior => "behavior",
+            Reason::Declined => "declined",
+            Reason::Accepted => "accepted",
+            Reason::DisplayCap => "display_cap",
+            Reason::AfterDecline => "after_decline",
+            Reason::Availability => "availability",
+            Reason::ZoneTaken => "zone_taken",
+            Reason::NoZoneElement => "no_zone_element",
+            Reason::Offsite => "offsite",
+        }
+    }
+}
+
+/// Why, with the numbers: rendered to text only when a trace is asked for.
+#[derive(Debug, Clone, PartialEq)]
+enum Detail {
+    CampaignDisabled,
+    EngagementDisabled,
+    OutsideTimeframe { next: Option<Millis> },
+    Closed { next: Option<Millis> },
+    NoBusinessHours,
+    Control { site: bool, bucket_percent: f64 },
+    AudienceNotMet,
+    NotAuthenticated,
+    NoEntryMatch,
+    Excluded(usize),
+    Below { what: &'static str, have: u64, need: u64 },
+    NotVisited,
+    ReferrerNotMatched,
+    ExitIntent(bool),
+    EngagedNot { engagement: String, state: EngagedState },
+    DeclinedThisVisit,
+    AcceptedThisVisit,
+    Cap { kind: Kind, cap: u32 },
+    AfterDecline(Kind),
+    NoCreative(State),
+    ZoneShows { zone: String, engagement: String },
+    NoElement(String),
+    OffsiteLink,
+}
+
+fn kind_str(k: Kind) -> &'static str {
+    match k {
+        Kind::Conversation => "conversation",
+        Kind::Content => "content",
+    }
+}
+
+impl Detail {
+    fn render(&self) -> String {
+        match self {
+            Detail::CampaignDisabled => "campaign disabled".into(),
+            Detail::EngagementDisabled => "engagement disabled".into(),
+            Detail::OutsideTimeframe { next } => match next {
+                Some(t) => format!("outside the campaign's timeframe; next change at {t} ms"),
+                None => "outside the campaign's timeframe (ended)".into(),
+            },
+            Detail::Closed { next } => match next {
+                Some(t) => format!("outside business hours; next change at {t} ms"),
+                None => "outside business hours".into(),
+            },
+            Detail::NoBusinessHours => "the site has no business hours".into(),
+            Detail::Control { site, bucket_percent } => format!(
+                "visitor is in the {} control group (bucket {:.2}%)",
+                if *site { "site" } else { "campaign" },
+                bucket_percent
+            ),
+            Detail::AudienceNotMet => "visitor attributes do not meet the audience".into(),
+            Detail::NotAuthenticated => "shown to authenticated visitors only".into(),
+            Detail::NoEntryMatch => "page matches no include rule".into(),
+            Detail::Excluded(i) => format!("page matches exclude rule {i}"),
+            Detail::Below { what, have, need } => format!("{what} {have} < {need}"),
+            Detail::NotVisited => "no earlier page of this visit matches visited".into(),
+            Detail::ReferrerNotMatched => "the visit's referrer does not match".into(),
+            Detail::ExitIntent(true) => "waiting for exit intent".into(),
+            Detail::ExitIntent(false) => "visitor already showed exit intent".into(),
+            Detail::EngagedNot { engagement, state } => {
+                format!("engagement {engagement} not {}", engaged_str(*state))
+            }
+            Detail::DeclinedThisVisit => "declined earlier this visit".into(),
+            Detail::AcceptedThisVisit => "accepted earlier this visit".into(),
+            Detail::Cap { kind, cap } => {
+                format!("{cap} proactive {} display(s) this visit already", kind_str(*kind))
+            }
+            Detail::AfterDecline(kind) => format!(
+                "a proactive {} engagement was declined this visit",
+                kind_str(*kind)
+            ),
+            Detail::NoCreative(state) => {
+                format!("agents are {} and there is no creative for it", state.as_str())
+            }
+            Detail::ZoneShows { zone, engagement } => {
+                format!("zone {zone} shows {engagement}")
+            }
+            Detail::NoElement(id) => format!("the page has no element #{id}"),
+            Detail::OffsiteLink => "offsite engagement: opened by its link".into(),
+        }
+    }
+}
+
+fn engaged_str(s: EngagedState) -> &'static str {
+    match s {
+        EngagedState::Shown => "shown",
+        EngagedState::Accepted => "accepted",
+        EngagedState::Declined => "declined",
+    }
+}
+
+/// An engagement on the page.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Shown {
+    pub campaign: String,
+    pub engagement: String,
+    pub zone: String,
+    pub state: State,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventKind {
+    Impression,
+    Accept,
+    Decline,
+    Control,
+    Goal,
+    /// A displayed engagement's state changed (button refresh).
+    State,
+}
+
+/// Something to report. `visit` is the visit's number for this visitor (1 = first visit).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Event {
+    #[serde(rename = "type")]
+    pub kind: EventKind,
+    pub at: Millis,
+    pub visit: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub engagement: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<State>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<f64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TraceResult {
+    Shown,
+    Rejected,
+}
+
+/// One engagement's fate after a decision.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TraceEntry {
+    pub campaign: String,
+    pub engagement: String,
+    pub result: TraceResult,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state: Option<State>,
+}
+
+/// The answer to one input.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Outcome {
+    pub shown: Vec<Shown>,
+    pub events: Vec<Event>,
+    /// The next instant at which the answer could change by time alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_wake: Option<Millis>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub trace: Vec<TraceEntry>,
+    /// This input started a new visit.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub new_visit: bool,
+}
+
+/// The page being viewed.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+struct Page {
+    #[serde(rename = "u")]
+    url: String,
+    #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
+    title: Option<String>,
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    section: Option<String>,
+    #[serde(rename = "at")]
+    started_at: Millis,
+    #[serde(rename = "sc", default)]
+    scroll: u32,
+    #[serde(rename = "x", default)]
+    exit_intent: bool,
+    #[serde(rename = "el", default, skip_serializing_if = "Option::is_none")]
+    elements: Option<Vec<String>>,
+}
+
+/// An earlier page of this visit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct PastPage {
+    #[serde(rename = "u")]
+    url: String,
+    #[serde(rename = "t", default, skip_serializing_if = "Option::is_none")]
+    title: Option<String>,
+    #[serde(rename = "s", default, skip_serializing_if = "Option::is_none")]
+    section: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+struct Displayed {
+    #[serde(rename = "c")]
+    campaign: String,
+    #[serde(rename = "e")]
+    engagement: String,
+    #[serde(rename = "z")]
+    zone: String,
+    #[serde(rename = "s")]
+    state: State,
+}
+
+/// Bit flags of what ever happened to an engagement for this visitor.
+const SHOWN: u8 = 1;
+const ACCEPTED: u8 = 2;
+const DECLINED: u8 = 4;
+
+/// The visit state kept in the visitor's browser.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Visit {
+    #[serde(rename = "v")]
+    format: u32,
+    #[serde(rename = "p")]
+    profile: Profile,
+    /// This visit's number; 0 before the first input.
+    #[serde(rename = "n")]
+    visits: u32,
+    #[serde(rename = "st")]
+    started_at: Millis,
+    #[serde(rename = "li")]
+    last_input_at: Millis,
+    #[serde(rename = "la")]
+    last_activity_at: Millis,
+    #[serde(rename = "a", default)]
+    attributes: Map<String, Value>,
+    #[serde(rename = "r", default, skip_serializing_if = "Option::is_none")]
+    referrer: Option<String>,
+    #[serde(rename = "utm", default)]
+    utm: [Option<String>; 3],
+    #[serde(rename = "pv", default)]
+    pages_viewed: u32,
+    #[serde(rename = "pp", default)]
+    past_pages: Vec<PastPage>,
+    #[serde(rename = "pg", default, skip_serializing_if = "Option::is_none")]
+    page: Option<Page>,
+    #[serde(rename = "d", default)]
+    displayed: Vec<Displayed>,
+    #[serde(rename = "dc", default)]
+    declined: Vec<String>,
+    #[serde(rename = "ac", default)]
+    accepted: Vec<String>,
+    #[serde(rename = "cg", default)]
+    controlled: Vec<String>,
+    #[serde(rename = "k", default)]
+    proactive_displays: PerKind<u32>,
+    #[serde(rename = "kd", default)]
+    proactive_declined: PerKind<bool>,
+    /// Across visits: engagement id → SHOWN | ACCEPTED | DECLINED.
+    #[serde(rename = "en", default)]
+    engaged: Vec<(String, u8)>,
+    /// Live, not stored: the runtime refreshes it from the server on every page.
+    #[serde(skip)]
+    availability: Availability,
+}
+
+/// What a rule evaluation needs besides the visit.
+pub struct Context<'a> {
+    pub bundle: &'a Bundle,
+    pub regex: &'a dyn RegexEngine,
+}
+
+impl Visit {
+    pub fn new(profile: Profile) -> Self {
+        Visit {
+            format: VISIT_FORMAT,
+            profile,
+            visits: 0,
+            started_at: 0,
+            last_input_at: 0,
+            last_activity_at: 0,
+            attributes: Map::new(),
+            referrer: None,
+            utm: Default::default(),
+            pages_viewed: 0,
+            past_pages: Vec::new(),
+            page: None,
+            displayed: Vec::new(),
+            declined: Vec::new(),
+            accepted: Vec::new(),
+            controlled: Vec::new(),
+            proactive_displays: PerKind::default(),
+            proactive_declined: PerKind::default(),
+            engaged: Vec::new(),
+            availability: Availability::new(),
+        }
+    }
+
+    /// A visit that has already seen `previous_visits` visits (a returning visitor).
+    pub fn returning(profile: Profile, previous_visits: u32) -> Self {
+        let mut v = Visit::new(profile);
+        v.visits = previous_visits;
+        v
+    }
+
+    pub fn to_json(&self) -> String {
+        // Serializing plain data into a String cannot fail.
+        serde_json::to_string(self).unwrap_or_default()
+    }
+
+    /// Restores a stored visit. Anything unreadable, of another format or of another visitor
+    /// gives `None`: the caller starts afresh (tampered storage is never fatal).
+    pub fn from_json(stored: &str) -> Option<Visit> {
+        let v: Visit = serde_json::from_str(stored).ok()?;
+        (v.format == VISIT_FORMAT && v.visits < 1_000_000).then_some(v)
+    }
+
+    pub fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    /// The runtime learns language/device/country after restoring: keep the id, take the rest.
+    pub fn set_profile(&mut self, profile: Profile) {
+        self.profile = profile;
+    }
+
+    /// This visit's number (1 = first visit); 0 before any input.
+    pub fn number(&self) -> u32 {
+        self.visits
+    }
+
+    pub fn pages_viewed(&self) -> u32 {
+        self.pages_viewed
+    }
+
+    pub fn availability(&self) -> &Availability {
+        &self.availability
+    }
+
+    /// The engagements on the page now, with their states.
+    pub fn shown(&self) -> Vec<Shown> {
+        self.displayed
+            .iter()
+            .map(|d| Shown {
+                campaign: d.campaign.clone(),
+                engagement: d.engagement.clone(),
+                zone: d.zone.clone(),
+                state: d.state,
+            })
+            .collect()
+    }
+
+    /// Visitor attributes as audiences see them: the site's pushes plus the built-ins.
+    pub fn attributes(&self) -> Value {
+        let mut a = self.attributes.clone();
+        a.insert("device".into(), Value::from(self.profile.device.as_str()));
+        if let Some(l) = &self.profile.language {
+            a.insert("language".into(), Value::from(l.as_str()));
+        }
+        if let Some(c) = &self.profile.country {
+            a.insert("country".into(), Value::from(c.as_str()));
+        }
+        a.insert("returning".into(), Value::from(self.visits > 1));
+        a.insert("visits".into(), Value::from(self.visits));
+        if let Some(r) = &self.referrer {
+            a.insert("referrer".into(), Value::from(r.as_str()));
+        }
+        for (name, v) in ["utm_source", "utm_medium", "utm_campaign"].iter().zip(&self.utm) {
+            if let Some(v) = v {
+                a.insert((*name).into(), Value::from(v.as_str()));
+            }
+        }
+        let engaged: Map<String, Value> = self
+            .engaged
+            .iter()
+            .map(|(id, flags)| (id.clone(), Value::from(engaged_label(*flags))))
+            .collect();
+        a.insert("engaged".into(), Value::Object(engaged));
+        Value::Object(a)
+    }
+
+    /// Applies one input at `now` and decides. `trace` asks for every engagement's fate.
+    pub fn apply(&mut self, ctx: &Context, now: Millis, input: Input, trace: bool) -> Outcome {
+        let mut out = Outcome::default();
+        if input.is_visitor_input() {
+            out.new_visit = self.roll_visit(ctx.bundle, now);
+            self.last_input_at = now;
+        }
+        match input {
+            Input::Page(p) => self.page_view(now, p),
+            Input::Tick => {}
+            Input::Attributes(a) => deep_merge(&mut self.attributes, a),
+            Input::Accept(id) => self.accept(ctx.bundle, now, &id, &mut out.events),
+            Input::Decline(id) => self.decline(ctx.bundle, now, &id, &mut out.events),
+            Input::Availability(a) => self.availability_changed(ctx.bundle, now, a, &mut out.events),
+            Input::Goal(g) => out.events.push(Event {
+                name: Some(g.name),
+                value: g.value,
+                ..self.event(EventKind::Goal, now)
+            }),
+            Input::Scroll(pct) => {
+                if let Some(p) = &mut self.page {
+                    p.scroll = p.scroll.max(pct.min(100));
+                }
+                self.last_activity_at = now;
+            }
+            Input::ExitIntent => {
+                if let Some(p) = &mut self.page {
+                    p.exit_intent = true;
+                }
+            }
+            Input::Activity => self.last_activity_at = now,
+            Input::Elements(el) => {
+                if let Some(p) = &mut self.page {
+                    p.elements = Some(el);
+                }
+            }
+        }
+        self.decide(ctx, now, trace, &mut out);
+        out
+    }
+
+    /// Re-decides without any input (e.g. to show the debug panel).
+    pub fn peek(&self, ctx: &Context, now: Millis) -> Outcome {
+        let mut copy = self.clone();
+        let mut out = Outcome::default();
+        copy.decide(ctx, now, true, &mut out);
+        out.events.clear();
+        out
+    }
+
+    /// Starts a new visit when the last one went idle (or on the very first input).
+    fn roll_visit(&mut self, bundle: &Bundle, now: Millis) -> bool {
+        let idle_ms = i64::from(bundle.settings.visit_idle_minutes) * 60_000;
+        let expired = self.visits == 0 || now.saturating_sub(self.last_input_at) >= idle_ms;
+        if !expired {
+            return false;
+        }
+        self.visits += 1;
+        self.started_at = now;
+        self.last_activity_at = now;
+        self.referrer = None;
+        self.utm = Default::default();
+        self.pages_viewed = 0;
+        self.past_pages.clear();
+        self.page = None;
+        self.displayed.clear();
+        self.declined.clear();
+        self.accepted.clear();
+        self.controlled.clear();
+        self.proactive_displays = PerKind::default();
+        self.proactive_declined = PerKind::default();
+        true
+    }
+
+    fn page_view(&mut self, now: Millis, p: PageView) {
+        if let Some(prev) = self.page.take() {
+            if self.past_pages.len() >= MAX_PAGES {
+                self.past_pages.remove(0);
+            }
+            self.past_pages.push(PastPage {
+                url: prev.url,
+                title: prev.title,
+                section: prev.section,
+            });
+        }
+        if self.pages_viewed == 0 {
+            // The first page of a visit tells where the visitor came from.
+            self.referrer = p.referrer.filter(|r| !r.is_empty());
+            self.utm = [
+                query_param(&p.url, "utm_source"),
+                query_param(&p.url, "utm_medium"),
+                query_param(&p.url, "utm_campaign"),
+            ];
+        }
+        self.pages_viewed += 1;
+        self.last_activity_at = now;
+        self.displayed.clear();
+        self.page = Some(Page {
+            url: p.url,
+            title: p.title,
+            section: p.section,
+            started_at: now,
+            scroll: 0,
+            exit_intent: false,
+            elements: p.elements,
+        });
+    }
+
+    fn event(&self, kind: EventKind, now: Millis) -> Event {
+        Event {
+            kind,
+            at: now,
+            visit: self.visits,
+            campaign: None,
+            engagement: None,
+            zone: None,
+            state: None,
+            name: None,
+            value: None,
+        }
+    }
+
+    fn engagement_event(&self, kind: EventKind, now: Millis, d: &Displayed) -> Event {
+        Event {
+            campaign: Some(d.campaign.clone()),
+            engagement: Some(d.engagement.clone()),
+            zone: Some(d.zone.clone()),
+            state: Some(d.state),
+            ..self.event(kind, now)
+        }
+    }
+
+    fn mark_engaged(&mut self, id: &str, flag: u8) {
+        if let Some(entry) = self.engaged.iter_mut().find(|(e, _)| e == id) {
+            entry.1 |= flag;
+            return;
+        }
+        if self.engaged.len() >= MAX_ENGAGED {
+            self.engaged.remove(0);
+        }
+        self.engaged.push((id.to_owned(), flag));
+    }
+
+    fn engaged_flags(&self, id: &str) -> u8 {
+        self.engaged
+            .iter()
+            .find(|(e, _)| e == id)
+            .map_or(0, |(_, f)| *f)
+    }
+
+    /// Accepting opens the conversation: a proactive invitation closes and is not offered again
+    /// this visit; buttons, sticky tabs and banners stay. An engagement that is not displayed
+    /// (e.g. opened by an offsite link's `engage_open`) is accepted all the same.
+    fn accept(&mut self, bundle: &Bundle, now: Millis, id: &str, events: &mut Vec<Event>) {
+        let Some((c, e)) = find(bundle, id) else { return };
+        let pos = self.displayed.iter().position(|d| d.engagement == id);
+        let d = match pos {
+            Some(i) if e.is_proactive() => self.displayed.remove(i),
+            Some(i) => self.displayed[i].clone(),
+            None => Displayed {
+                campaign: c.id.clone(),
+                engagement: e.id.clone(),
+                zone: e.zone.as_ref().map(Zone::key).unwrap_or_default(),
+                state: engagement_state(bundle, e, &self.availability),
+            },
+        };
+        if e.is_proactive() && !self.accepted.iter().any(|a| a == id) {
+            self.accepted.push(id.to_owned());
+        }
+        self.mark_engaged(id, ACCEPTED);
+        events.push(self.engagement_event(EventKind::Accept, now, &d));
+    }
+
+    /// Declining (closing) removes the engagement for the rest of the visit and frees its zone.
+    fn decline(&mut self, bundle: &Bundle, now: Millis, id: &str, events: &mut Vec<Event>) {
+        let Some(i) = self.displayed.iter().position(|d| d.engagement == id) else {
+            return;
+        };
+        let d = self.displayed.remove(i);
+        if let Some((_, e)) = find(bundle, id) {
+            if e.is_proactive() {
+                match e.kind {
+                    Kind::Conversation => self.proactive_declined.conversation = true,
+                    Kind::Content => self.proactive_declined.content = true,
+                }
+            }
+        }
+        if !self.declined.iter().any(|x| x == id) {
+            self.declined.push(id.to_owned());
+        }
+        self.mark_engaged(id, DECLINED);
+        events.push(self.engagement_event(EventKind::Decline, now, &d));
+    }
+
+    /// New agent numbers. Displayed engagements with `refresh_seconds` take the new state when
+    /// they have a creative for it (a refresh never removes them); others keep the state they
+    /// were shown in until the next page.
+    fn availability_changed(
+        &mut self,
+        bundle: &Bundle,
+        now: Millis,
+        update: Availability,
+        events: &mut Vec<Event>,
+    ) {
+        for (skill, a) in update {
+            self.availability.insert(skill, a);
+        }
+        for i in 0..self.displayed.len() {
+            let Some((_, e)) = find(bundle, &self.displayed[i].engagement) else {
+                continue;
+            };
+            if e.refresh_seconds.is_none() || !e.follows_availability() {
+                continue;
+            }
+            let state = engagement_state(bundle, e, &self.availability);
+            if state != self.displayed[i].state && e.creative.for_state(state, false).is_some() {
+                self.displayed[i].state = state;
+                let ev = self.engagement_event(EventKind::State, now, &self.displayed[i]);
+                events.push(ev);
+            }
+        }
+    }
+
+    /// Replaces the live availability wholesale (a fresh snapshot from the server).
+    pub fn set_availability(&mut self, availability: Availability) {
+        self.availability = availability;
+    }
+
+    /// Sets one skill's numbers without deciding.
+    pub fn set_skill(&mut self, skill: &str, a: SkillAvailability) {
+        self.availability.insert(skill.to_owned(), a);
+    }
+
+    fn decide(&mut self, ctx: &Context, now: Millis, trace: bool, out: &mut Outcome) {
+        let bundle = ctx.bundle;
+        let attrs = self.attributes();
+        let mut wake = Wake(None);
+        if bundle.valid_until > now {
+            wake.at(bundle.valid_until);
+        }
+        let mut verdicts: Vec<Verdict> = Vec::new();
+        let mut doc_order = 0usize;
+        for (ci, c) in bundle.campaigns.iter().enumerate() {
+            for (ei, e) in c.engagements.iter().enumerate() {
+                doc_order += 1;
+                let shown_already = self.displayed.iter().any(|d| d.engagement == e.id);
+                let result = if shown_already {
+                    Ok(None)
+                } else {
+                    self.evaluate(ctx, &attrs, now, c, e, &mut wake).map(Some)
+                };
+                verdicts.push(Verdict {
+                    ci,
+                    ei,
+                    order: doc_order,
+                    result,
+                });
+            }
+        }
+        self.allocate_zones(bundle, now, &mut verdicts, &mut out.events);
+        out.shown = self.shown();
+        out.next_wake = wake.0;
+        if trace {
+            out.trace = self.trace(bundle, &verdicts);
+        }
+    }
+
+    /// Rules 1–5 and the element check for one engagement not yet displayed.
+    fn evaluate(
+        &self,
+        ctx: &Context,
+        attrs: &Value,
+        now: Millis,
+        c: &BundleCampaign,
+        e: &BundleEngagement,
+        wake: &mut Wake,
+    ) -> Result<Candidate, Rejection> {
+        let bundle = ctx.bundle;
+        if e.source == Source::Offsite {
+            return Err(rej(Reason::Offsite, Detail::OffsiteLink));
+        }
+        if !c.enabled {
+            return Err(rej(Reason::Disabled, Detail::CampaignDisabled));
+        }
+        if !e.enabled {
+            return Err(rej(Reason::Disabled, Detail::EngagementDisabled));
+        }
+        // 1. Time: the schedule may open or close later on its own.
+        let next = c.schedule.next_change(now);
+        if let Some(t) = next {
+            wake.at(t);
+        }
+        if now >= bundle.valid_until || !c.schedule.contains(now) {
+            return Err(rej(Reason::Timeframe, Detail::OutsideTimeframe { next }));
+        }
+        if c.business_hours_only {
+            let Some(hours) = &bundle.business_hours else {
+                return Err(rej(Reason::BusinessHours, Detail::NoBusinessHours));
+            };
+            let next = hours.next_change(now);
+            if let Some(t) = next {
+                wake.at(t);
+            }
+            if !hours.contains(now) {
+                return Err(rej(Reason::BusinessHours, Detail::Closed { next }));
+            }
+        }
+        // 2. Control groups: remembered, but the remaining rules still run so that a `control`
+        // event is emitted exactly when the engagement would have been shown.
+        let control = self.control(bundle, c);
+        // 3. Audience, entry point, behavior.
+        if let Some(cond) = &c.audience {
+            if !eval_condition(attrs, cond, ctx.regex) {
+                return Err(rej(Reason::Audience, Detail::AudienceNotMet));
+            }
+        }
+        if e.authenticated && attrs.get("authenticated") != Some(&Value::Bool(true)) {
+            return Err(rej(Reason::Audience, Detail::NotAuthenticated));
+        }
+        let page = self.page.as_ref();
+        self.entry_point(ctx, e, page)?;
+        self.behavior(ctx, e, page, now, wake)?;
+        // 4. Visit rules.
+        if self.declined.iter().any(|d| d == &e.id) {
+            return Err(rej(Reason::Declined, Detail::DeclinedThisVisit));
+        }
+        if self.accepted.iter().any(|d| d == &e.id) {
+            return Err(rej(Reason::Accepted, Detail::AcceptedThisVisit));
+        }
+        if e.is_proactive() {
+            if let Some(cap) = bundle.settings.displays_per_visit.get(e.kind) {
+                if self.proactive_displays.get(e.kind) >= cap {
+                    return Err(rej(Reason::DisplayCap, Detail::Cap { kind: e.kind, cap }));
+                }
+            }
+            if self.proactive_declined.get(e.kind)
+                && !bundle.settings.invite_after_decline.get(e.kind)
+            {
+                return Err(rej(Reason::AfterDecline, Detail::AfterDecline(e.kind)));
+            }
+        }
+        // 5. Availability.
+        let state = engagement_state(bundle, e, &self.availability);
+        let messaging = !e.follows_availability() && e.kind == Kind::Conversation;
+        if e.creative.for_state(state, messaging).is_none() {
+            return Err(rej(Reason::Availability, Detail::NoCreative(state)));
+        }
+        // Zones: embedded ones need their element on the page.
+        let zone = match &e.zone {
+            Some(z) => z,
+            None => return Err(rej(Reason::NoZoneElement, Detail::NoElement(String::new()))),
+        };
+        if let Zone::Embedded(id) = zone {
+            let present = page
+                .and_then(|p| p.elements.as_ref())
+                .is_none_or(|els| els.iter().any(|x| x == id));
+            if !present {
+                return Err(rej(Reason::NoZoneElement, Detail::NoElement(id.clone())));
+            }
+        }
+        Ok(Candidate {
+            zone: zone.key(),
+            state,
+            control,
+        })
+    }
+
+    fn control(&self, bundle: &Bundle, c: &BundleCampaign) -> Option<Detail> {
+        let id = &self.profile.id;
+        let site_pct = bundle.settings.control_group_percent;
+        if site_pct > 0.0 && in_control(&bundle.site, id, site_pct) {
+            return Some(Detail::Control {
+                site: true,
+                bucket_percent: bucket_percent(&bundle.site, id),
+            });
+        }
+        if c.control_group_percent > 0.0 && in_control(&c.id, id, c.control_group_percent) {
+            return Some(Detail::Control {
+                site: false,
+                bucket_percent: bucket_percent(&c.id, id),
+            });
+        }
+        None
+    }
+
+    fn entry_point(
+        &self,
+        ctx: &Context,
+        e: &BundleEngagement,
+        page: Option<&Page>,
+    ) -> Result<(), Rejection> {
+        let ep = &e.entry_point;
+        if ep.is_everywhere() {
+            return Ok(());
+        }
+        let Some(page) = page else {
+            return Err(rej(Reason::EntryPoint, Detail::NoEntryMatch));
+        };
+        let test = |t: &PageTest| {
+            page_field(t.field, &page.url, &page.title, &page.section)
+                .is_some_and(|s| t.matcher.matches(s, ctx.regex))
+        };
+        if !ep.include.is_empty() && !ep.include.iter().any(test) {
+            return Err(rej(Reason::EntryPoint, Detail::NoEntryMatch));
+        }
+        if let Some(i) = ep.exclude.iter().position(test) {
+            return Err(rej(Reason::EntryPoint, Detail::Excluded(i)));
+        }
+        Ok(())
+    }
+
+    fn behavior(
+        &self,
+        ctx: &Context,
+        e: &BundleEngagement,
+        page: Option<&Page>,
+        now: Millis,
+        wake: &mut Wake,
+    ) -> Result<(), Rejection> {
+        let b = &e.behavior;
+        if b.is_none() {
+            return Ok(());
+        }
+        let page_start = page.map_or(now, |p| p.started_at);
+        let timed = [
+            ("time_on_page", b.time_on_page, page_start),
+            ("time_on_site", b.time_on_site, self.started_at),
+            ("idle_seconds", b.idle_seconds, self.last_activity_at),
+        ];
+        for (what, need, since) in timed {
+            let Some(need) = need else { continue };
+            let due = since.saturating_add(i64::from(need) * 1000);
+            if now < due {
+                wake.at(due);
+                return Err(rej(
+                    Reason::Behavior,
+                    Detail::Below {
+                        what,
+                        have: (now.saturating_sub(since).max(0) / 1000) as u64,
+                        need: u64::from(need),
+                    },
+                ));
+            }
+        }
+        if let Some(need) = b.pages_viewed {
+            if self.pages_viewed < need {
+                return Err(rej(
+                    Reason::Behavior,
+                    Detail::Below {
+                        what: "pages_viewed",
+                        have: u64::from(self.pages_viewed),
+                        need: u64::from(need),
+                    },
+                ));
+            }
+        }
+        if let Some(t) = &b.visited {
+            let hit = self.past_pages.iter().any(|p| {
+                page_field(t.field, &p.url, &p.title, &p.section)
+                    .is_some_and(|s| t.matcher.matches(s, ctx.regex))
+            });
+            if !hit {
+                return Err(rej(Reason::Behavior, Detail::NotVisited));
+            }
+        }
+        if let Some(t) = &b.referrer {
+            let hit = self
+                .referrer
+                .as_deref()
+                .is_some_and(|r| t.matcher.matches(r, ctx.regex));
+            if !hit {
+                return Err(rej(Reason::Behavior, Detail::ReferrerNotMatched));
+            }
+        }
+        if let Some(want) = b.exit_intent {
+            let have = page.is_some_and(|p| p.exit_intent);
+            if want != have {
+                return Err(rej(Reason::Behavior, Detail::ExitIntent(want)));
+            }
+        }
+        if let Some(need) = b.scroll_percent {
+            let have = page.map_or(0, |p| p.scroll);
+            if have < need {
+                return Err(rej(
+                    Reason::Behavior,
+                    Detail::Below {
+                        what: "scroll_percent",
+                        have: u64::from(have),
+                        need: u64::from(need),
+                    },
+                ));
+            }
+        }
+        if let Some(rule) = &b.engaged {
+            let flag = match rule.state {
+                EngagedState::Shown => SHOWN,
+                EngagedState::Accepted => ACCEPTED,
+                EngagedState::Declined => DECLINED,
+            };
+            if self.engaged_flags(&rule.engagement) & flag == 0 {
+                return Err(rej(
+                    Reason::Behavior,
+                    Detail::EngagedNot {
+                        engagement: rule.engagement.clone(),
+                        state: rule.state,
+                    },
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Rule 6: one engagement per zone; kept zones stay; the best free candidate wins.
+    fn allocate_zones(
+        &mut self,
+        bundle: &Bundle,
+        now: Millis,
+        verdicts: &mut [Verdict],
+        events: &mut Vec<Event>,
+    ) {
+        // Candidates in rank order: priority, then online conversation, content,
+        // busy/offline conversation, then document order.
+        let mut order: Vec<usize> = (0..verdicts.len())
+            .filter(|&i| matches!(verdicts[i].result, Ok(Some(_))))
+            .collect();
+        order.sort_by_key(|&i| {
+            let v = &verdicts[i];
+            let c = &bundle.campaigns[v.ci];
+            let state = match &v.result {
+                Ok(Some(cand)) => cand.state,
+                _ => State::Offline,
+            };
+            let class = match state {
+                State::Online => 0,
+                State::Content => 1,
+                State::Busy | State::Offline => 2,
+            };
+            (std::cmp::Reverse(c.priority), class, v.order)
+        });
+        for i in order {
+            let (ci, ei) = (verdicts[i].ci, verdicts[i].ei);
+            let Ok(Some(cand)) = &verdicts[i].result else {
+                continue;
+            };
+            let cand = cand.clone();
+            let c = &bundle.campaigns[ci];
+            let e = &c.engagements[ei];
+            if let Some(holder) = self.displayed.iter().find(|d| d.zone == cand.zone) {
+                verdicts[i].result = Err(rej(
+                    Reason::ZoneTaken,
+                    Detail::ZoneShows {
+                        zone: cand.zone.clone(),
+                        engagement: holder.engagement.clone(),
+                    },
+                ));
+                continue;
+            }
+            // A proactive display may have used up the cap of this kind meanwhile.
+            if e.is_proactive() {
+                if let Some(cap) = bundle.settings.displays_per_visit.get(e.kind) {
+                    if self.proactive_displays.get(e.kind) >= cap {
+                        verdicts[i].result =
+                            Err(rej(Reason::DisplayCap, Detail::Cap { kind: e.kind, cap }));
+                        continue;
+                    }
+                }
+            }
+            let d = Displayed {
+                campaign: c.id.clone(),
+                engagement: e.id.clone(),
+                zone: cand.zone.clone(),
+                state: cand.state,
+            };
+            if let Some(detail) = cand.control {
+                // The counterfactual exposure: this is where it would have been shown.
+                if !self.controlled.iter().any(|x| x == &e.id) {
+                    self.controlled.push(e.id.clone());
+                    events.push(self.engagement_event(EventKind::Control, now, &d));
+                }
+                verdicts[i].result = Err(rej(Reason::ControlGroup, detail));
+                continue;
+            }
+            if e.is_proactive() {
+                match e.kind {
+                    Kind::Conversation => self.proactive_displays.conversation += 1,
+                    Kind::Content => self.proactive_displays.content += 1,
+                }
+            }
+            self.mark_engaged(&e.id, SHOWN);
+            events.push(self.engagement_event(EventKind::Impression, now, &d));
+            self.displayed.push(d);
+            verdicts[i].result = Ok(None);
+        }
+        // Controlled candidates that lost their zone anyway still read as control in the trace.
+        for v in verdicts.iter_mut() {
+            if let Ok(Some(cand)) = &v.result {
+                if let Some(detail) = cand.control.clone() {
+                    v.result = Err(rej(Reason::ControlGroup, detail));
+                }
+            }
+        }
+    }
+
+    fn trace(&self, bundle: &Bundle, verdicts: &[Verdict]) -> Vec<TraceEntry> {
+        verdicts
+            .iter()
+            .map(|v| {
+                let c = &bundle.campaigns[v.ci];
+                let e = &c.engagements[v.ei];
+                let mut t = TraceEntry {
+                    campaign: c.id.clone(),
+                    engagement: e.id.clone(),
+                    result: TraceResult::Shown,
+                    reason: None,
+                    detail: None,
+                    zone: None,
+                    state: None,
+                };
+                match &v.result {
+                    Err(r) => {
+                        t.result = TraceResult::Rejected;
+                        t.reason = Some(r.reason);
+                        t.detail = Some(r.detail.render());
+                    }
+                    Ok(_) => {
+                        if let Some(d) = self.displayed.iter().find(|d| d.engagement == e.id) {
+                            t.zone = Some(d.zone.clone());
+                            t.state = Some(d.state);
+                        }
+                    }
+                }
+                t
+            })
+            .collect()
+    }
+}
+
+/// Most advanced thing that happened: accepted, else declined, else shown.
+fn engaged_label(flags: u8) -> &'static str {
+    if flags & ACCEPTED != 0 {
+        "accepted"
+    } else if flags & DECLINED != 0 {
+        "declined"
+    } else {
+        "shown"
+    }
+}
+
+fn bucket_percent(seed: &str, id: &str) -> f64 {
+    crate::hash::hash(seed, id, 2).unwrap_or(0.0) * 100.0
+}
+
+fn find<'b>(bundle: &'b Bundle, id: &str) -> Option<(&'b BundleCampaign, &'b BundleEngagement)> {
+    bundle
+        .campaigns
+        .iter()
+        .find_map(|c| c.engagements.iter().find(|e| e.id == id).map(|e| (c, e)))
+}
+
+fn page_field<'p>(
+    field: PageField,
+    url: &'p str,
+    title: &'p Option<String>,
+    section: &'p Option<String>,
+) -> Option<&'p str> {
+    match field {
+        PageField::Url => Some(url),
+        PageField::Title => title.as_deref(),
+        PageField::Section => section.as_deref(),
+    }
+}
+
+/// The value of `name` in `url`'s query string (no percent-decoding beyond `+`).
+fn query_param(url: &str, name: &str) -> Option<String> {
+    let query = url.split('#').next()?.split_once('?')?.1;
+    query.split('&').find_map(|pair| {
+        let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+        (k == name && !v.is_empty()).then(|| v.replace('+', " "))
+    })
+}
+
+/// Merges `update` into `into`: objects merge recursively, `null` removes a key.
+fn deep_merge(into: &mut Map<String, Value>, update: Map<String, Value>) {
+    for (k, v) in update {
+        match (into.get_mut(&k), v) {
+            (_, Value::Null) => {
+                into.remove(&k);
+            }
+            (Some(Value::Object(old)), Value::Object(new)) => deep_merge(old, new),
+            (_, v) => {
+                into.insert(k, v);
+            }
+        }
+    }
+}
+
+/// The earliest future instant something time-based changes.
+struct Wake(Option<Millis>);
+
+impl Wake {
+    fn at(&mut self, t: Millis) {
+        if self.0.is_none_or(|w| t < w) {
+            self.0 = Some(t);
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+struct Candidate {
+    zone: String,
+    state: State,
+    control: Option<Detail>,
+}
+
+#[derive(Debug, Clone)]
+struct Rejection {
+    reason: Reason,
+    detail: Detail,
+}
+
+fn rej(reason: Reason, detail: Detail) -> Rejection {
+    Rejection { reason, detail }
+}
+
+/// One engagement's verdict: `Ok(None)` displayed, `Ok(Some)` a candidate for its zone.
+struct Verdict {
+    ci: usize,
+    ei: usize,
+    order: usize,
+    result: Result<Option<Candidate>, Rejection>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn query_params_and_merge() {
+        assert_eq!(
+            query_param("https://a.example/x?utm_source=news+letter&b=1#h", "utm_source"),
+            Some("news letter".into())
+        );
+        assert_eq!(query_param("https://a.example/x?b=1", "utm_source"), None);
+        let mut a = serde_json::json!({"cart": {"total": 1, "items": 2}, "x": 1})
+            .as_object()
+            .cloned()
+            .unwrap();
+        let b = serde_json::json!({"cart": {"total": 5}, "x": null})
+            .as_object()
+            .cloned()
+            .unwrap();
+        deep_merge(&mut a, b);
+        assert_eq!(Value::Object(a), serde_json::json!({"cart": {"total": 5, "items": 2}}));
+    }
+
+    #[test]
+    fn stored_state_round_trips_and_garbage_resets() {
+        let v = Visit::new(Profile {
+            id: "v1".into(),
+            ..Profile::default()
+        });
+        let s = v.to_json();
+        assert_eq!(Visit::from_json(&s), Some(v));
+        assert_eq!(Visit::from_json("{not json"), None);
+        assert_eq!(Visit::from_json(&s.replace("\"v\":1", "\"v\":99")), None);
+        assert_eq!(Visit::from_json("[]"), None);
+    }
+}

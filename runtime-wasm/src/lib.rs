@@ -1,0 +1,1 @@
+//! The browser glue for engage-engine (being written).

@@ -1,0 +1,4 @@
+fn main() {
+    eprintln!("engage-server: not built yet");
+    std::process::exit(1);
+}
