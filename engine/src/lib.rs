@@ -4,18 +4,16 @@
 //! UTC) and the visitor id are inputs. The same crate runs natively in the server (with the
 //! `native` feature: validation, compiler, `regex`) and in the browser as wasm (without it).
 
-#[cfg(engage_wip)]
 pub mod availability;
-#[cfg(engage_wip)]
 pub mod bundle;
 pub mod condition;
 pub mod hash;
 pub mod html;
 pub mod interval;
 pub mod model;
+pub mod offsite;
 pub mod regexp;
 pub mod urlmatch;
-#[cfg(engage_wip)]
 pub mod visit;
 
 #[cfg(all(engage_wip, feature = "native"))]
@@ -27,7 +25,6 @@ pub mod script;
 #[cfg(feature = "native")]
 pub mod validate;
 
-#[cfg(engage_wip)]
 pub use bundle::Bundle;
 pub use regexp::RegexEngine;
 

@@ -1,0 +1,1363 @@
+//! Page matchers (`entry_point`, `behavior.visited`, `behavior.referrer`): compiled once by the
+//! compiler into a [`CompiledMatcher`] stored in the bundle, then tested against page strings on
+//! every decision, natively and in the browser.
+//!
+//! Matching rules:
+//!
+//! - `equals`, `contains`, `prefix`: plain string tests on the whole string (for URLs the full
+//!   `href`, query and hash included), **ASCII case-insensitive** (`/Shop` and `/shop` are the
+//!   same; non-ASCII letters compare exactly). An empty string is rejected at compile time (it
+//!   would match every page).
+//! - `regex`: searched anywhere in the string by the caller's [`RegexEngine`], case-sensitive
+//!   unless the pattern starts with `(?i)` (stripped and turned into the engine's
+//!   case-insensitive flag, so it also works with JavaScript's `RegExp`). Not validated here; an
+//!   invalid pattern never matches.
+//! - `pattern` on `url`: WHATWG URLPattern constructor-string syntax, matched per component
+//!   (protocol, hostname, port, pathname, search, hash): `*` is any run of characters (also
+//!   empty, also across `/`), `:name` is one or more characters other than `/` in the pathname
+//!   and other than `.` in the hostname (any character elsewhere), `{...}` groups and `{...}?`
+//!   optional groups (`https://{*.}?acme.example/*`), `:name?`/`*?` optional (in the pathname
+//!   a `/` right before an optional `:name`/`*` is part of the optional part), `\` escapes.
+//!   Scheme and host compare ASCII case-insensitively, the rest case-sensitively. A pattern
+//!   without a port matches only the scheme's default port (`https://acme.example` is
+//!   `https://acme.example:443`); `:*` matches any port. A pattern without a path is the home
+//!   page (`/`). A pattern without `?search`/`#hash` matches any query/hash; with one, it must
+//!   match (`?` right after `*`, `}` or `:name` is a modifier, as in URLPattern: write `\?`).
+//!   Trailing slash: the page's path also matches with its trailing `/` removed or added
+//!   (`/shop/` matches the page `/shop` and `/shop` matches `/shop/`; `/shop/*` matches
+//!   `/shop`). Relative patterns starting with `/` or `*` (`/pricing*`, `*/checkout*`) match the
+//!   pathname (and the search/hash they give) on any origin. Not supported (an error at
+//!   compile time): regular-expression groups `(...)`, the `+`/`*` repeat modifiers after `}`
+//!   or `:name`, nested groups, credentials (`user@`). Literals in the path, search and hash
+//!   are percent-encoded as browsers do (spaces, quotes, `<>`, non-ASCII), so both
+//!   `/über` and `/%C3%BCber` match the page `https://acme.example/%C3%BCber`. Hosts are not
+//!   converted to punycode.
+//! - `pattern` on `title`/`section`: a `*` glob over the whole string, ASCII case-insensitive.
+//! - The page URL is parsed without a URL library: `scheme://[user@]host[:port]/path?query#hash`
+//!   (a bare `/path?query#hash` also works for relative patterns). A string that isn't such a
+//!   URL matches no `pattern`. Default ports are dropped (`:443` on https), an empty path is `/`.
+//!
+//! Matching is a dynamic program over (pattern position, text position), O(pattern × text),
+//! never exponential whatever the admin wrote; components longer than [`MAX_TEXT`] bytes never
+//! match a pattern.
+
+use crate::model::{Matcher, PageField};
+use crate::regexp::RegexEngine;
+use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+
+/// Longest URL component (or title) a `pattern` is matched against; longer never matches.
+pub const MAX_TEXT: usize = 16 * 1024;
+
+/// A matcher as stored in the bundle. Serialized compactly, e.g. `{"contains":"/checkout"}`,
+/// `{"regexi":"^/sale"}`, `{"url":{"s":"https","h":"{*.}acme.example","o":"","p":"/shop/*"}}`,
+/// `{"glob":"*sale*"}`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CompiledMatcher {
+    /// The whole string equals this one (stored ASCII-lowercased; compared case-insensitively).
+    Equals(String),
+    /// The string contains this one (ASCII case-insensitive).
+    Contains(String),
+    /// The string starts with this one (ASCII case-insensitive).
+    Prefix(String),
+    /// A regular expression searched in the string, case-sensitive.
+    Regex(String),
+    /// A regular expression searched in the string, case-insensitive (written with `(?i)`).
+    Regexi(String),
+    /// A URL pattern (field `url`).
+    Url(Box<UrlPattern>),
+    /// A `*` glob over a title or section, ASCII case-insensitive.
+    Glob(Component),
+}
+
+/// A compiled URL pattern. `None` components match anything. Relative patterns have no scheme,
+/// host or port (any origin).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct UrlPattern {
+    /// Scheme, lowercase (`https`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub s: Option<Component>,
+    /// Hostname, lowercase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub h: Option<Component>,
+    /// Port; the empty string is the scheme's default port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub o: Option<Component>,
+    /// Pathname.
+    pub p: Component,
+    /// Search (query without `?`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub q: Option<Component>,
+    /// Hash (fragment without `#`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub f: Option<Component>,
+}
+
+/// One compiled component, serialized as a small canonical pattern string: `*` any run,
+/// `:` a segment (one or more characters up to the component's delimiter), `{...}` an optional
+/// part, `\` escapes; everything else literal.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct Component {
+    src: String,
+    prog: Vec<Ins>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Ins {
+    /// These bytes (lowercase when the component is case-insensitive).
+    Lit(Box<[u8]>),
+    /// Any run of bytes, also empty.
+    Star,
+    /// One or more bytes other than the delimiter.
+    Seg,
+    /// Optional part: either go on with the next instruction or skip to this one.
+    Opt(usize),
+}
+
+impl Component {
+    /// The canonical pattern string (as serialized).
+    pub fn as_str(&self) -> &str {
+        &self.src
+    }
+
+    fn is_literal(&self) -> bool {
+        matches!(self.prog.as_slice(), [] | [Ins::Lit(_)])
+    }
+}
+
+impl TryFrom<String> for Component {
+    type Error = String;
+
+    fn try_from(src: String) -> Result<Self, String> {
+        let prog = parse_prog(&src).map_err(String::from)?;
+        Ok(Component { src, prog })
+    }
+}
+
+impl From<Component> for String {
+    fn from(c: Component) -> String {
+        c.src
+    }
+}
+
+fn parse_prog(src: &str) -> Result<Vec<Ins>, &'static str> {
+    fn flush(prog: &mut Vec<Ins>, lit: &mut Vec<u8>) {
+        if !lit.is_empty() {
+            prog.push(Ins::Lit(std::mem::take(lit).into_boxed_slice()));
+        }
+    }
+    let b = src.as_bytes();
+    let mut prog = Vec::new();
+    let mut lit = Vec::new();
+    let mut open = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        let c = b[i];
+        i += 1;
+        match c {
+            b'\\' => {
+                let e = *b.get(i).ok_or("dangling escape in compiled pattern")?;
+                lit.push(e);
+                i += 1;
+            }
+            b'*' | b':' | b'{' | b'}' => {
+                flush(&mut prog, &mut lit);
+                match c {
+                    b'*' => prog.push(Ins::Star),
+                    b':' => prog.push(Ins::Seg),
+                    b'{' => {
+                        open.push(prog.len());
+                        prog.push(Ins::Opt(0));
+                    }
+                    _ => {
+                        let at = open.pop().ok_or("unbalanced '}' in compiled pattern")?;
+                        prog[at] = Ins::Opt(prog.len());
+                    }
+                }
+            }
+            _ => lit.push(c),
+        }
+    }
+    flush(&mut prog, &mut lit);
+    if !open.is_empty() {
+        return Err("unbalanced '{' in compiled pattern");
+    }
+    Ok(prog)
+}
+
+/// Compiles one matcher of a page `field`. `Err` names the problem (for validation errors).
+pub fn compile(field: PageField, m: &Matcher) -> Result<CompiledMatcher, String> {
+    fn plain(kind: &str, s: &str) -> Result<String, String> {
+        if s.is_empty() {
+            return Err(format!(
+                "empty \"{kind}\" matcher (it would match every page)"
+            ));
+        }
+        Ok(s.to_ascii_lowercase())
+    }
+    match m {
+        Matcher::Equals(s) => Ok(CompiledMatcher::Equals(plain("equals", s)?)),
+        Matcher::Contains(s) => Ok(CompiledMatcher::Contains(plain("contains", s)?)),
+        Matcher::Prefix(s) => Ok(CompiledMatcher::Prefix(plain("prefix", s)?)),
+        Matcher::Regex(s) => Ok(match s.strip_prefix("(?i)") {
+            Some(rest) => CompiledMatcher::Regexi(rest.to_owned()),
+            None => CompiledMatcher::Regex(s.clone()),
+        }),
+        Matcher::Pattern(s) => match field {
+            PageField::Url => url_pattern(s)
+                .map(|p| CompiledMatcher::Url(Box::new(p)))
+                .map_err(|e| format!("invalid URL pattern {s:?}: {e}")),
+            PageField::Title | PageField::Section => glob(s)
+                .map(CompiledMatcher::Glob)
+                .map_err(|e| format!("invalid pattern {s:?}: {e}")),
+        },
+    }
+}
+
+/// A page string prepared for many matchers: its URL is parsed once.
+pub struct Subject<'a> {
+    text: &'a str,
+    url: Option<PageUrl<'a>>,
+}
+
+impl<'a> Subject<'a> {
+    pub fn new(text: &'a str) -> Self {
+        Subject {
+            text,
+            url: PageUrl::parse(text),
+        }
+    }
+
+    pub fn text(&self) -> &'a str {
+        self.text
+    }
+}
+
+impl CompiledMatcher {
+    /// Whether `text` (a page URL, title or section, per the field it was compiled for)
+    /// matches. `regex` runs `regex` matchers; an invalid regular expression never matches.
+    pub fn matches(&self, text: &str, regex: &dyn RegexEngine) -> bool {
+        match self {
+            CompiledMatcher::Url(p) => PageUrl::parse(text).is_some_and(|u| p.matches_url(&u)),
+            _ => self.matches_subject(&Subject { text, url: None }, regex),
+        }
+    }
+
+    /// [`matches`](Self::matches) against a prepared [`Subject`] (parse the page URL once,
+    /// test many matchers).
+    pub fn matches_subject(&self, subject: &Subject<'_>, regex: &dyn RegexEngine) -> bool {
+        let text = subject.text;
+        match self {
+            CompiledMatcher::Equals(s) => text.eq_ignore_ascii_case(s),
+            CompiledMatcher::Contains(s) => contains_ci(text.as_bytes(), s.as_bytes()),
+            CompiledMatcher::Prefix(s) => {
+                text.len() >= s.len()
+                    && text.as_bytes()[..s.len()].eq_ignore_ascii_case(s.as_bytes())
+            }
+            CompiledMatcher::Regex(p) => regex.is_match(p, false, text) == Some(true),
+            CompiledMatcher::Regexi(p) => regex.is_match(p, true, text) == Some(true),
+            CompiledMatcher::Url(p) => subject.url.as_ref().is_some_and(|u| p.matches_url(u)),
+            CompiledMatcher::Glob(g) => run(&g.prog, Txt::new(text.as_bytes()), true, None),
+        }
+    }
+}
+
+fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
+    if needle.len() > hay.len() {
+        return false;
+    }
+    let Some(&first) = needle.first() else {
+        return true;
+    };
+    (0..=hay.len() - needle.len()).any(|i| {
+        hay[i].to_ascii_lowercase() == first
+            && hay[i..i + needle.len()].eq_ignore_ascii_case(needle)
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// Matching one component.
+
+/// A component's text, optionally with a virtual `/` appended (trailing-slash leniency without
+/// allocating).
+#[derive(Clone, Copy)]
+struct Txt<'a> {
+    a: &'a [u8],
+    slash: bool,
+}
+
+impl<'a> Txt<'a> {
+    fn new(a: &'a [u8]) -> Self {
+        Txt { a, slash: false }
+    }
+
+    fn len(&self) -> usize {
+        self.a.len() + usize::from(self.slash)
+    }
+
+    fn at(&self, i: usize) -> u8 {
+        if i < self.a.len() {
+            self.a[i]
+        } else {
+            b'/'
+        }
+    }
+
+    fn lit_at(&self, pos: usize, lit: &[u8], ci: bool) -> bool {
+        if pos + lit.len() > self.len() {
+            return false;
+        }
+        lit.iter().enumerate().all(|(k, &l)| {
+            let t = self.at(pos + k);
+            if ci {
+                t.to_ascii_lowercase() == l
+            } else {
+                t == l
+            }
+        })
+    }
+}
+
+/// Whether the whole `text` matches `prog`. A forward dynamic program over (instruction, text
+/// position): every epsilon move goes to a later instruction, every other move to a later text
+/// position, so one pass in order decides. O(prog × text), no recursion.
+fn run(prog: &[Ins], text: Txt<'_>, ci: bool, delim: Option<u8>) -> bool {
+    let n = text.len();
+    match prog {
+        [] => return n == 0,
+        [Ins::Star] => return true,
+        [Ins::Lit(l)] => return n == l.len() && text.lit_at(0, l, ci),
+        [Ins::Lit(l), Ins::Star] => return text.lit_at(0, l, ci),
+        [Ins::Star, Ins::Lit(l)] => return n >= l.len() && text.lit_at(n - l.len(), l, ci),
+        [Ins::Star, Ins::Lit(l), Ins::Star] => {
+            return n >= l.len() && (0..=n - l.len()).any(|p| text.lit_at(p, l, ci))
+        }
+        _ => {}
+    }
+    if n > MAX_TEXT {
+        return false;
+    }
+    let w = prog.len() + 1;
+    let words = (w * (n + 1)).div_ceil(64);
+    let mut local = [0u64; 64];
+    let mut heap = Vec::new();
+    let reach: &mut [u64] = if words <= local.len() {
+        &mut local[..words]
+    } else {
+        heap.resize(words, 0u64);
+        &mut heap
+    };
+    fn set(r: &mut [u64], i: usize) {
+        r[i / 64] |= 1u64 << (i % 64);
+    }
+    fn get(r: &[u64], i: usize) -> bool {
+        (r[i / 64] >> (i % 64)) & 1 == 1
+    }
+    set(reach, 0);
+    // The furthest text position any state has been reached at: past it and with nothing alive
+    // at the current position, no match is possible.
+    let mut furthest = 0;
+    for pos in 0..=n {
+        let row = pos * w;
+        let mut alive = false;
+        for (pc, ins) in prog.iter().enumerate() {
+            if !get(reach, row + pc) {
+                continue;
+            }
+            match ins {
+                Ins::Lit(l) => {
+                    if text.lit_at(pos, l, ci) {
+                        set(reach, (pos + l.len()) * w + pc + 1);
+                        furthest = furthest.max(pos + l.len());
+                    }
+                }
+                Ins::Star => {
+                    if pc + 1 == prog.len() {
+                        return true;
+                    }
+                    set(reach, row + pc + 1);
+                    if pos < n {
+                        set(reach, row + w + pc);
+                        alive = true;
+                    }
+                }
+                Ins::Seg => {
+                    if pos < n && Some(text.at(pos)) != delim {
+                        set(reach, row + w + pc);
+                        set(reach, row + w + pc + 1);
+                        alive = true;
+                    }
+                }
+                Ins::Opt(skip) => {
+                    set(reach, row + pc + 1);
+                    set(reach, row + skip);
+                }
+            }
+        }
+        if pos == n {
+            return get(reach, row + prog.len());
+        }
+        if !alive && furthest <= pos {
+            return false;
+        }
+    }
+    false
+}
+
+// ---------------------------------------------------------------------------------------------
+// Page URLs.
+
+struct Origin<'a> {
+    scheme: &'a str,
+    host: &'a str,
+    /// Without leading zeros; empty for the scheme's default port.
+    port: &'a str,
+}
+
+struct PageUrl<'a> {
+    origin: Option<Origin<'a>>,
+    path: Cow<'a, str>,
+    query: Cow<'a, str>,
+    hash: Cow<'a, str>,
+}
+
+fn default_port(scheme: &str) -> &'static str {
+    if scheme.eq_ignore_ascii_case("https") || scheme.eq_ignore_ascii_case("wss") {
+        "443"
+    } else if scheme.eq_ignore_ascii_case("http") || scheme.eq_ignore_ascii_case("ws") {
+        "80"
+    } else if scheme.eq_ignore_ascii_case("ftp") {
+        "21"
+    } else {
+        ""
+    }
+}
+
+/// Digits without leading zeros, `None` when not a port number.
+fn canonical_port(p: &str) -> Option<&str> {
+    if p.is_empty() {
+        return Some("");
+    }
+    if !p.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    let t = p.trim_start_matches('0');
+    let t = if t.is_empty() { &p[p.len() - 1..] } else { t };
+    if t.len() > 5 || (t.len() == 5 && t > "65535") {
+        return None;
+    }
+    Some(t)
+}
+
+impl<'a> PageUrl<'a> {
+    fn parse(text: &'a str) -> Option<Self> {
+        let t = text.trim_matches(|c: char| c <= ' ');
+        let (origin, rest) = if t.starts_with('/') && !t.starts_with("//") {
+            (None, t)
+        } else {
+            let colon = t.find(':')?;
+            let scheme = &t[..colon];
+            let mut sb = scheme.bytes();
+            if !sb.next()?.is_ascii_alphabetic()
+                || !sb.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
+            {
+                return None;
+            }
+            let after = t[colon + 1..].strip_prefix("//")?;
+            let auth_end = after.find(['/', '?', '#']).unwrap_or(after.len());
+            let authority = &after[..auth_end];
+            let hostport = match authority.rfind('@') {
+                Some(at) => &authority[at + 1..],
+                None => authority,
+            };
+            let (host, port) = if hostport.starts_with('[') {
+                let close = hostport.find(']')?;
+                let tail = &hostport[close + 1..];
+                let port = match tail.strip_prefix(':') {
+                    Some(p) => p,
+                    None if tail.is_empty() => "",
+                    None => return None,
+                };
+                (&hostport[..=close], port)
+            } else {
+                match hostport.find(':') {
+                    Some(c) => (&hostport[..c], &hostport[c + 1..]),
+                    None => (hostport, ""),
+                }
+            };
+            let host = host.strip_suffix('.').unwrap_or(host);
+            if host.bytes().any(|b| b <= b' ') {
+                return None;
+            }
+            let mut port = canonical_port(port)?;
+            if port == default_port(scheme) {
+                port = "";
+            }
+            (Some(Origin { scheme, host, port }), &after[auth_end..])
+        };
+        let (rest, hash) = match rest.find('#') {
+            Some(h) => (&rest[..h], &rest[h + 1..]),
+            None => (rest, ""),
+        };
+        let (path, query) = match rest.find('?') {
+            Some(q) => (&rest[..q], &rest[q + 1..]),
+            None => (rest, ""),
+        };
+        let path = if path.is_empty() { "/" } else { path };
+        Some(PageUrl {
+            origin,
+            path: encode(path, Kind::Path),
+            query: encode(query, Kind::Search),
+            hash: encode(hash, Kind::Hash),
+        })
+    }
+}
+
+impl UrlPattern {
+    fn matches_url(&self, url: &PageUrl<'_>) -> bool {
+        if let Some(s) = &self.s {
+            let Some(o) = &url.origin else {
+                return false;
+            };
+            if !run(&s.prog, Txt::new(o.scheme.as_bytes()), true, None) {
+                return false;
+            }
+            if let Some(h) = &self.h {
+                if !run(&h.prog, Txt::new(o.host.as_bytes()), true, Some(b'.')) {
+                    return false;
+                }
+            }
+            if let Some(p) = &self.o {
+                let ok = run(&p.prog, Txt::new(o.port.as_bytes()), false, None)
+                    || (o.port.is_empty()
+                        && run(
+                            &p.prog,
+                            Txt::new(default_port(o.scheme).as_bytes()),
+                            false,
+                            None,
+                        ));
+                if !ok {
+                    return false;
+                }
+            }
+        }
+        if let Some(q) = &self.q {
+            if !run(&q.prog, Txt::new(url.query.as_bytes()), false, None) {
+                return false;
+            }
+        }
+        if let Some(f) = &self.f {
+            if !run(&f.prog, Txt::new(url.hash.as_bytes()), false, None) {
+                return false;
+            }
+        }
+        let path = url.path.as_bytes();
+        let delim = Some(b'/');
+        if run(&self.p.prog, Txt::new(path), false, delim) {
+            return true;
+        }
+        match path.strip_suffix(b"/") {
+            Some(stripped) if !stripped.is_empty() => {
+                run(&self.p.prog, Txt::new(stripped), false, delim)
+            }
+            Some(_) => false,
+            None => run(
+                &self.p.prog,
+                Txt {
+                    a: path,
+                    slash: true,
+                },
+                false,
+                delim,
+            ),
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Compiling patterns.
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Kind {
+    Proto,
+    Host,
+    Port,
+    Path,
+    Search,
+    Hash,
+}
+
+/// Percent-encodes what a browser's URL parser would (controls, space, quotes, `<>`, non-ASCII,
+/// and `{}` in paths, `'` in queries); borrows when nothing needs it.
+fn encode(s: &str, kind: Kind) -> Cow<'_, str> {
+    if !s.bytes().any(|b| needs_encoding(b, kind)) {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len() + 8);
+    for &b in s.as_bytes() {
+        push_byte(&mut out, b, kind);
+    }
+    Cow::Owned(out)
+}
+
+fn needs_encoding(b: u8, kind: Kind) -> bool {
+    b <= b' '
+        || b >= 0x7f
+        || matches!(b, b'"' | b'<' | b'>' | b'`')
+        || (kind == Kind::Path && matches!(b, b'{' | b'}'))
+        || (kind == Kind::Search && b == b'\'')
+}
+
+fn push_byte(out: &mut String, b: u8, kind: Kind) {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    if needs_encoding(b, kind) {
+        out.push('%');
+        out.push(char::from(HEX[usize::from(b >> 4)]));
+        out.push(char::from(HEX[usize::from(b & 15)]));
+    } else {
+        out.push(char::from(b));
+    }
+}
+
+/// Appends a literal character to a canonical component string.
+fn push_literal(out: &mut String, c: char, kind: Kind) {
+    match kind {
+        Kind::Path | Kind::Search | Kind::Hash
+            if !c.is_ascii() || needs_encoding(c as u8, kind) =>
+        {
+            let mut buf = [0u8; 4];
+            for &b in c.encode_utf8(&mut buf).as_bytes() {
+                push_byte(out, b, kind);
+            }
+        }
+        _ => {
+            if matches!(c, '\\' | '*' | ':' | '{' | '}') {
+                out.push('\\');
+            }
+            out.push(match kind {
+                Kind::Proto | Kind::Host => c.to_ascii_lowercase(),
+                _ => c,
+            });
+        }
+    }
+}
+
+fn glob(p: &str) -> Result<Component, String> {
+    if p.is_empty() {
+        return Err("empty pattern".into());
+    }
+    let mut out = String::with_capacity(p.len());
+    for c in p.chars() {
+        if c == '*' {
+            out.push('*');
+        } else {
+            if matches!(c, '\\' | ':' | '{' | '}') {
+                out.push('\\');
+            }
+            out.push(c.to_ascii_lowercase());
+        }
+    }
+    Component::try_from(out)
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Tok {
+    /// A literal character, escaped or not. As in URLPattern's constructor strings, an escaped
+    /// `\?`, `\#`, `\:` or `\/` still separates components (`/*\?q=1` has a search).
+    Char(char),
+    Star,
+    Name,
+    Open,
+    Close,
+    Mod(char),
+}
+
+fn is_char(t: Option<&Tok>, c: char) -> bool {
+    matches!(t, Some(Tok::Char(x)) if *x == c)
+}
+
+fn tokenize(p: &str) -> Result<Vec<Tok>, String> {
+    let chars: Vec<char> = p.chars().collect();
+    let mut toks = Vec::with_capacity(chars.len());
+    let mut names: Vec<String> = Vec::new();
+    let mut in_group = false;
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        i += 1;
+        let after_part = matches!(toks.last(), Some(Tok::Star | Tok::Name | Tok::Close));
+        match c {
+            '\\' => {
+                let e = *chars.get(i).ok_or("a trailing '\\' escapes nothing")?;
+                toks.push(Tok::Char(e));
+                i += 1;
+            }
+            '*' | '?' | '+' if after_part => toks.push(Tok::Mod(c)),
+            '*' => toks.push(Tok::Star),
+            '{' => {
+                if in_group {
+                    return Err("nested groups \"{...{...}...}\" are not supported".into());
+                }
+                in_group = true;
+                toks.push(Tok::Open);
+            }
+            '}' => {
+                if !in_group {
+                    return Err("unbalanced '}'".into());
+                }
+                in_group = false;
+                toks.push(Tok::Close);
+            }
+            '(' => return Err(
+                "regular-expression groups \"(...)\" are not supported; use a \"regex\" matcher"
+                    .into(),
+            ),
+            ':' if chars
+                .get(i)
+                .is_some_and(|&n| n.is_alphabetic() || n == '_' || n == '$') =>
+            {
+                let start = i;
+                while chars
+                    .get(i)
+                    .is_some_and(|&n| n.is_alphanumeric() || n == '_' || n == '$')
+                {
+                    i += 1;
+                }
+                let name: String = chars[start..i].iter().collect();
+                if names.contains(&name) {
+                    return Err(format!("duplicate group name \":{name}\""));
+                }
+                names.push(name);
+                toks.push(Tok::Name);
+            }
+            _ => toks.push(Tok::Char(c)),
+        }
+    }
+    if in_group {
+        return Err("unbalanced '{'".into());
+    }
+    Ok(toks)
+}
+
+/// Index of the first token at or after `from`, outside groups, that `stop` accepts
+/// (`toks.len()` when none).
+fn scan(toks: &[Tok], from: usize, stop: impl Fn(&Tok) -> bool) -> usize {
+    let mut depth = false;
+    for (k, t) in toks.iter().enumerate().skip(from) {
+        match t {
+            Tok::Open => depth = true,
+            Tok::Close => depth = false,
+            _ if !depth && stop(t) => return k,
+            _ => {}
+        }
+    }
+    toks.len()
+}
+
+/// The canonical string of one component.
+fn emit(toks: &[Tok], kind: Kind) -> Result<String, String> {
+    let mut out = String::new();
+    let mut open_at: Option<usize> = None;
+    let mut k = 0;
+    while k < toks.len() {
+        let next_mod = match toks.get(k + 1) {
+            Some(Tok::Mod(m)) => Some(*m),
+            _ => None,
+        };
+        match &toks[k] {
+            Tok::Char(c) => {
+                let bad = match kind {
+                    Kind::Proto => !(c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')),
+                    Kind::Host => c.is_whitespace() || matches!(c, '/' | '\\' | '@' | '?' | '#'),
+                    Kind::Port => !c.is_ascii_digit(),
+                    _ => false,
+                };
+                if bad {
+                    let what = match kind {
+                        Kind::Proto => "scheme",
+                        Kind::Host if *c == '@' => {
+                            return Err("credentials (\"user@host\") are not supported".into())
+                        }
+                        Kind::Host => "host",
+                        _ => "port",
+                    };
+                    return Err(format!("invalid character {c:?} in the {what}"));
+                }
+                push_literal(&mut out, *c, kind);
+            }
+            t @ (Tok::Star | Tok::Name) => {
+                let star = *t == Tok::Star;
+                if let Some(m) = next_mod {
+                    if !star && m != '?' {
+                        return Err(format!(
+                            "the {m:?} repeat modifier after a \":name\" is not supported"
+                        ));
+                    }
+                    k += 1;
+                }
+                let optional = next_mod == Some('?');
+                let sym = if star { '*' } else { ':' };
+                // `/:name?` and `/*?` in a path: the '/' is part of the optional part.
+                if optional
+                    && open_at.is_none()
+                    && kind == Kind::Path
+                    && k >= 2
+                    && is_char(toks.get(k - 2), '/')
+                {
+                    out.pop();
+                    out.push_str("{/");
+                    out.push(sym);
+                    out.push('}');
+                } else if optional && !star {
+                    out.push_str("{:}");
+                } else {
+                    out.push(sym);
+                }
+            }
+            Tok::Open => open_at = Some(out.len()),
+            Tok::Close => {
+                let at = open_at.take().ok_or("unbalanced '}'")?;
+                match next_mod {
+                    None => {}
+                    Some('?') => {
+                        out.insert(at, '{');
+                        out.push('}');
+                        k += 1;
+                    }
+                    Some(m) => {
+                        return Err(format!(
+                            "the {m:?} repeat modifier after \"}}\" is not supported"
+                        ))
+                    }
+                }
+            }
+            Tok::Mod(m) => return Err(format!("unexpected {m:?}")),
+        }
+        k += 1;
+    }
+    Ok(out)
+}
+
+fn component(toks: &[Tok], kind: Kind) -> Result<Component, String> {
+    Component::try_from(emit(toks, kind)?)
+}
+
+fn url_pattern(p: &str) -> Result<UrlPattern, String> {
+    let p = p.trim();
+    if p.is_empty() {
+        return Err("empty pattern".into());
+    }
+    let toks = tokenize(p)?;
+    let is = |k: usize, c: char| is_char(toks.get(k), c);
+    let first_sep = scan(&toks, 0, |t| matches!(t, Tok::Char(':' | '/' | '?' | '#')));
+    let mut pat = UrlPattern {
+        s: None,
+        h: None,
+        o: None,
+        p: Component::try_from(String::from("/"))?,
+        q: None,
+        f: None,
+    };
+    let path_start;
+    if is(first_sep, ':') {
+        if !(is(first_sep + 1, '/') && is(first_sep + 2, '/')) {
+            return Err("expected \"//\" after the scheme (patterns are \"https://host/path\" or \"/path\")".into());
+        }
+        if first_sep == 0 {
+            return Err("missing scheme before \"://\"".into());
+        }
+        let proto = component(&toks[..first_sep], Kind::Proto)?;
+        if proto.is_literal() && !proto.src.starts_with(|c: char| c.is_ascii_alphabetic()) {
+            return Err(format!("invalid scheme {:?}", proto.src));
+        }
+        let host_start = first_sep + 3;
+        // The host ends at ':', '/', '?' or '#' outside groups and outside an IPv6 "[...]".
+        let mut host_end = toks.len();
+        let mut in_group = false;
+        let mut in_brackets = false;
+        for (k, t) in toks.iter().enumerate().skip(host_start) {
+            match t {
+                Tok::Open => in_group = true,
+                Tok::Close => in_group = false,
+                _ if in_group => {}
+                Tok::Char('[') if k == host_start => in_brackets = true,
+                Tok::Char(']') if in_brackets => in_brackets = false,
+                Tok::Char('[' | ']') => {
+                    return Err("'[' and ']' only enclose an IPv6 address".into())
+                }
+                Tok::Char(':' | '/' | '?' | '#') if !in_brackets => {
+                    host_end = k;
+                    break;
+                }
+                _ => {}
+            }
+        }
+        if in_brackets {
+            return Err("unbalanced '['".into());
+        }
+        let host = component(&toks[host_start..host_end], Kind::Host)?;
+        if host.src.is_empty() && proto.src != "file" {
+            return Err("missing host".into());
+        }
+        let mut port = String::new();
+        path_start = if is(host_end, ':') {
+            let end = scan(&toks, host_end + 1, |t| {
+                matches!(t, Tok::Char('/' | '?' | '#'))
+            });
+            port = emit(&toks[host_end + 1..end], Kind::Port)?;
+            end
+        } else {
+            host_end
+        };
+        let port_prog = parse_prog(&port).map_err(String::from)?;
+        if matches!(port_prog.as_slice(), [] | [Ins::Lit(_)]) {
+            let canon = canonical_port(&port).ok_or("invalid port")?;
+            port = if canon == default_port(&proto.src) {
+                String::new()
+            } else {
+                canon.to_owned()
+            };
+        }
+        pat.s = Some(proto);
+        pat.h = Some(host);
+        pat.o = Some(Component::try_from(port)?);
+    } else {
+        if !matches!(toks.first(), Some(Tok::Char('/') | Tok::Star | Tok::Open)) {
+            return Err(
+                "a URL pattern starts with a scheme (\"https://\") or with \"/\" (a path on any site)"
+                    .into(),
+            );
+        }
+        path_start = 0;
+    }
+    let path_end = scan(&toks, path_start, |t| matches!(t, Tok::Char('?' | '#')));
+    if path_end > path_start {
+        pat.p = component(&toks[path_start..path_end], Kind::Path)?;
+    }
+    let mut k = path_end;
+    if is(k, '?') {
+        let end = scan(&toks, k + 1, |t| matches!(t, Tok::Char('#')));
+        pat.q = Some(component(&toks[k + 1..end], Kind::Search)?);
+        k = end;
+    }
+    if is(k, '#') {
+        pat.f = Some(component(&toks[k + 1..], Kind::Hash)?);
+    }
+    Ok(pat)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Delegates to the `regex` crate natively; without it every pattern is "invalid".
+    struct TestRegex {
+        #[cfg(feature = "native")]
+        inner: crate::regexp::NativeRegex,
+    }
+
+    impl TestRegex {
+        fn new() -> Self {
+            TestRegex {
+                #[cfg(feature = "native")]
+                inner: crate::regexp::NativeRegex::new(),
+            }
+        }
+    }
+
+    impl RegexEngine for TestRegex {
+        #[allow(unused_variables)]
+        fn is_match(&self, pattern: &str, case_insensitive: bool, text: &str) -> Option<bool> {
+            #[cfg(feature = "native")]
+            {
+                self.inner.is_match(pattern, case_insensitive, text)
+            }
+            #[cfg(not(feature = "native"))]
+            {
+                None
+            }
+        }
+    }
+
+    fn url(p: &str) -> CompiledMatcher {
+        compile(PageField::Url, &Matcher::Pattern(p.into())).unwrap()
+    }
+
+    fn m(p: &str, text: &str) -> bool {
+        url(p).matches(text, &TestRegex::new())
+    }
+
+    fn err(p: &str) -> String {
+        compile(PageField::Url, &Matcher::Pattern(p.into())).unwrap_err()
+    }
+
+    #[test]
+    fn chatwoot_examples() {
+        assert!(m(
+            "https://aloochat.ai/pricing*",
+            "https://aloochat.ai/pricing/"
+        ));
+        assert!(m(
+            "https://aloochat.ai/pricing*",
+            "https://aloochat.ai/pricing"
+        ));
+        assert!(m(
+            "https://aloochat.ai/pricing*",
+            "https://aloochat.ai/pricing/monthly"
+        ));
+        assert!(m(
+            "https://*.aloochat.ai/pricing/",
+            "https://app.aloochat.ai/pricing/"
+        ));
+        assert!(m(
+            "https://*.aloochat.ai/pricing/",
+            "https://app.aloochat.ai/pricing"
+        ));
+        assert!(!m(
+            "https://*.aloochat.ai/pricing/",
+            "https://aloochat.ai/pricing/"
+        ));
+        assert!(!m(
+            "https://aloochat.ai/pricing",
+            "https://aloochat.ai/about"
+        ));
+        assert!(m(
+            "https://acme.example/shop/*",
+            "https://acme.example/shop/a"
+        ));
+        assert!(m(
+            "https://acme.example/shop/*",
+            "https://acme.example/shop/a/b?x=1#top"
+        ));
+        assert!(m(
+            "https://acme.example/shop/*",
+            "https://acme.example/shop"
+        ));
+        assert!(!m(
+            "https://acme.example/shop/*",
+            "https://acme.example/shopping"
+        ));
+        assert!(!m("https://acme.example/shop/*", "https://acme.example/"));
+        assert!(!m(
+            "https://acme.example/shop/*",
+            "http://acme.example/shop/a"
+        ));
+        assert!(!m(
+            "https://acme.example/shop/*",
+            "https://evil.example/shop/a"
+        ));
+    }
+
+    #[test]
+    fn trailing_slash_both_ways() {
+        assert!(m("https://acme.example/shop/", "https://acme.example/shop"));
+        assert!(m(
+            "https://acme.example/shop/",
+            "https://acme.example/shop/"
+        ));
+        assert!(m("https://acme.example/shop", "https://acme.example/shop/"));
+        assert!(m("https://acme.example/shop", "https://acme.example/shop"));
+        assert!(!m(
+            "https://acme.example/shop/",
+            "https://acme.example/shop/a"
+        ));
+        assert!(!m("https://acme.example/shop", "https://acme.example/sho"));
+        // The home page.
+        assert!(m("https://acme.example", "https://acme.example"));
+        assert!(m("https://acme.example", "https://acme.example/"));
+        assert!(m("https://acme.example/", "https://acme.example"));
+        assert!(!m("https://acme.example", "https://acme.example/a"));
+        assert!(m("https://acme.example/*", "https://acme.example"));
+    }
+
+    #[test]
+    fn optional_subdomain_group() {
+        let p = "https://{*.}?acme.example/shop/*";
+        assert!(m(p, "https://acme.example/shop/x"));
+        assert!(m(p, "https://www.acme.example/shop/x"));
+        assert!(m(p, "https://a.b.acme.example/shop/x"));
+        assert!(!m(p, "https://evilacme.example/shop/x"));
+        assert!(!m(p, "https://acme.example.evil.com/shop/x"));
+        // A non-optional group is plain grouping.
+        assert!(m(
+            "https://{www.}acme.example/",
+            "https://www.acme.example/"
+        ));
+        assert!(!m("https://{www.}acme.example/", "https://acme.example/"));
+        assert!(m("http{s}?://acme.example/", "http://acme.example/"));
+        assert!(m("http{s}?://acme.example/", "https://acme.example/"));
+        assert!(!m("http{s}?://acme.example/", "ftp://acme.example/"));
+    }
+
+    #[test]
+    fn named_groups() {
+        let p = "https://acme.example/product/:id";
+        assert!(m(p, "https://acme.example/product/42"));
+        assert!(m(p, "https://acme.example/product/42/"));
+        assert!(!m(p, "https://acme.example/product/42/reviews"));
+        assert!(!m(p, "https://acme.example/product/"));
+        assert!(!m(p, "https://acme.example/product"));
+        let p = "https://acme.example/product/:id/reviews";
+        assert!(m(p, "https://acme.example/product/42/reviews"));
+        assert!(!m(p, "https://acme.example/product/4/2/reviews"));
+        // Optional named group takes its '/' prefix with it.
+        let p = "https://acme.example/books/:id?";
+        assert!(m(p, "https://acme.example/books"));
+        assert!(m(p, "https://acme.example/books/7"));
+        assert!(!m(p, "https://acme.example/books/7/8"));
+        // In the hostname a segment stops at '.'.
+        let p = "https://:sub.acme.example/";
+        assert!(m(p, "https://www.acme.example/"));
+        assert!(!m(p, "https://a.b.acme.example/"));
+        assert!(!m(p, "https://acme.example/"));
+        assert!(err("https://x/:a/:a").contains("duplicate"));
+    }
+
+    #[test]
+    fn ports() {
+        assert!(m("https://acme.example/", "https://acme.example:443/"));
+        assert!(m("https://acme.example:443/", "https://acme.example/"));
+        assert!(m("http://acme.example:80/", "http://acme.example/"));
+        assert!(!m("https://acme.example/", "https://acme.example:8443/"));
+        assert!(m(
+            "https://acme.example:8443/",
+            "https://acme.example:8443/"
+        ));
+        assert!(!m("https://acme.example:8443/", "https://acme.example/"));
+        assert!(m("https://acme.example:*/", "https://acme.example:8443/"));
+        assert!(m("https://acme.example:*/", "https://acme.example/"));
+        assert!(m("http{s}?://acme.example:443/", "https://acme.example/"));
+        assert!(m("http://localhost:8080/*", "http://localhost:8080/demo"));
+        assert!(m("http://[::1]:8080/*", "http://[::1]:8080/demo"));
+        assert!(!m("http://[::1]:8080/*", "http://[::1]/demo"));
+        assert!(err("https://acme.example:8x/").contains("invalid character 'x' in the port"));
+        assert!(err("https://acme.example:99999/").contains("invalid port"));
+    }
+
+    #[test]
+    fn query_and_hash() {
+        // Unspecified: anything.
+        assert!(m(
+            "https://acme.example/a",
+            "https://acme.example/a?utm=1#x"
+        ));
+        // Specified: must match.
+        let p = "https://acme.example/a?utm_source=mail*";
+        assert!(m(p, "https://acme.example/a?utm_source=mail&x=1"));
+        assert!(!m(p, "https://acme.example/a?x=1"));
+        assert!(!m(p, "https://acme.example/a"));
+        assert!(m(p, "https://acme.example/a?utm_source=mail#frag"));
+        let p = "https://acme.example/a#help";
+        assert!(m(p, "https://acme.example/a#help"));
+        assert!(m(p, "https://acme.example/a?x=1#help"));
+        assert!(!m(p, "https://acme.example/a#other"));
+        assert!(!m(p, "https://acme.example/a"));
+        // Empty search: no query.
+        assert!(m("https://acme.example/a?", "https://acme.example/a"));
+        assert!(!m("https://acme.example/a?", "https://acme.example/a?x"));
+        // `*?` is a modifier (as in URLPattern): `\?` starts a query after a wildcard.
+        assert!(m(
+            "https://acme.example/*\\?x=1",
+            "https://acme.example/a/b?x=1"
+        ));
+        assert!(!m(
+            "https://acme.example/*\\?x=1",
+            "https://acme.example/a/b?x=2"
+        ));
+    }
+
+    #[test]
+    fn case() {
+        assert!(m("HTTPS://ACME.Example/shop", "https://acme.example/shop"));
+        assert!(m("https://acme.example/shop", "HTTPS://ACME.EXAMPLE/shop"));
+        // Path, query and hash are case-sensitive, as in URLPattern.
+        assert!(!m("https://acme.example/shop", "https://acme.example/Shop"));
+        let r = TestRegex::new();
+        let c = compile(PageField::Url, &Matcher::Contains("/Checkout".into())).unwrap();
+        assert!(c.matches("https://acme.example/checkout/1", &r));
+        assert!(c.matches("https://acme.example/CHECKOUT", &r));
+        assert!(!c.matches("https://acme.example/check", &r));
+        let e = compile(
+            PageField::Url,
+            &Matcher::Equals("https://Acme.example/".into()),
+        )
+        .unwrap();
+        assert!(e.matches("https://acme.example/", &r));
+        assert!(!e.matches("https://acme.example", &r));
+        let p = compile(
+            PageField::Url,
+            &Matcher::Prefix("https://acme.example/Shop".into()),
+        )
+        .unwrap();
+        assert!(p.matches("https://acme.example/shop/a", &r));
+        assert!(!p.matches("https://acme.example/sho", &r));
+    }
+
+    #[test]
+    fn relative_patterns() {
+        assert!(m("/pricing*", "https://acme.example/pricing"));
+        assert!(m("/pricing*", "http://other.example:8080/pricing/team?x=1"));
+        assert!(!m("/pricing*", "https://acme.example/about/pricing"));
+        assert!(m("*/checkout*", "https://acme.example/checkout"));
+        assert!(m("*/checkout*", "https://acme.example/eu/checkout/step-2"));
+        assert!(!m("*/checkout*", "https://acme.example/cart"));
+        assert!(m("/pricing", "/pricing/"));
+        assert!(m("*", "https://acme.example/anything?x#y"));
+        assert!(m("/search?q=*", "https://acme.example/search?q=shoes"));
+        assert!(!m("/search?q=*", "https://acme.example/search?page=2"));
+        // Absolute patterns need an absolute URL.
+        assert!(!m("https://acme.example/pricing", "/pricing"));
+    }
+
+    #[test]
+    fn percent_encoding() {
+        assert!(m(
+            "https://acme.example/über",
+            "https://acme.example/%C3%BCber"
+        ));
+        assert!(m("https://acme.example/über", "https://acme.example/über"));
+        assert!(m("https://acme.example/a b", "https://acme.example/a%20b"));
+        assert!(m(
+            "https://acme.example/%C3%BCber",
+            "https://acme.example/über"
+        ));
+    }
+
+    #[test]
+    fn not_urls_never_match() {
+        for text in [
+            "",
+            "acme.example/shop",
+            "Summer sale: 10%",
+            "https:/x",
+            "1http://x/",
+            "https://x:y/",
+        ] {
+            assert!(!m("*", text), "{text}");
+            assert!(!m("https://*/*", text), "{text}");
+        }
+        assert!(m("https://*/*", "https://user:pw@acme.example/x"));
+    }
+
+    #[test]
+    fn invalid_patterns() {
+        assert_eq!(err(""), "invalid URL pattern \"\": empty pattern");
+        assert_eq!(err("   "), "invalid URL pattern \"   \": empty pattern");
+        assert_eq!(
+            err("https://{www.acme.example/"),
+            "invalid URL pattern \"https://{www.acme.example/\": unbalanced '{'"
+        );
+        assert!(err("https://www.acme.example}/").ends_with("unbalanced '}'"));
+        assert!(err("https://[").ends_with("unbalanced '['"));
+        assert!(err("https://{a{b}}.x/").contains("nested"));
+        assert!(err("ht tp://acme.example/").contains("invalid character ' ' in the scheme"));
+        assert!(err("://acme.example/").contains("missing scheme"));
+        assert!(err("1ttp://acme.example/").contains("invalid scheme"));
+        assert!(err("https:/acme.example/").contains("expected \"//\""));
+        assert!(err("acme.example/shop").contains("starts with a scheme"));
+        assert!(err("https:///shop").contains("missing host"));
+        assert!(err("https://a b/").contains("in the host"));
+        assert!(err("https://user@acme.example/").contains("credentials"));
+        assert!(err("https://acme.example/:id(\\d+)").contains("regular-expression groups"));
+        assert!(err("https://acme.example/:id+").contains("repeat modifier"));
+        assert!(err("https://acme.example/{a}+").contains("repeat modifier"));
+        assert!(err("https://acme.example/a\\").contains("escapes nothing"));
+        let e = compile(PageField::Url, &Matcher::Contains(String::new())).unwrap_err();
+        assert!(e.contains("empty \"contains\""));
+        assert!(compile(PageField::Title, &Matcher::Pattern(String::new())).is_err());
+        // `file://` may have an empty host.
+        assert!(m("file:///*", "file:///home/x.html"));
+    }
+
+    #[test]
+    fn title_globs() {
+        let r = TestRegex::new();
+        let g = compile(PageField::Title, &Matcher::Pattern("*Sale*".into())).unwrap();
+        assert!(g.matches("Summer SALE now", &r));
+        assert!(g.matches("sale", &r));
+        assert!(!g.matches("Summer", &r));
+        let g = compile(PageField::Section, &Matcher::Pattern("shop:*".into())).unwrap();
+        assert!(g.matches("Shop:Shoes", &r));
+        assert!(!g.matches("shop", &r));
+        let g = compile(PageField::Title, &Matcher::Pattern("{a}?".into())).unwrap();
+        assert!(g.matches("{A}?", &r));
+        assert!(!g.matches("a", &r));
+        let g = compile(PageField::Title, &Matcher::Pattern("Home".into())).unwrap();
+        assert!(g.matches("home", &r));
+        assert!(!g.matches("Home page", &r));
+    }
+
+    #[cfg(feature = "native")]
+    #[test]
+    fn regexes_through_the_engine() {
+        let r = TestRegex::new();
+        let c = compile(PageField::Url, &Matcher::Regex("/shop/\\d+$".into())).unwrap();
+        assert_eq!(c, CompiledMatcher::Regex("/shop/\\d+$".into()));
+        assert!(c.matches("https://acme.example/shop/12", &r));
+        assert!(!c.matches("https://acme.example/SHOP/12", &r));
+        let c = compile(PageField::Url, &Matcher::Regex("(?i)/shop/\\d+$".into())).unwrap();
+        assert_eq!(c, CompiledMatcher::Regexi("/shop/\\d+$".into()));
+        assert!(c.matches("https://acme.example/SHOP/12", &r));
+        // Kept unvalidated; an invalid pattern never matches.
+        let c = compile(PageField::Url, &Matcher::Regex("(".into())).unwrap();
+        assert!(!c.matches("(", &r));
+    }
+
+    #[test]
+    fn serialized_form_is_compact_and_round_trips() {
+        let c = url("https://{*.}?acme.example/shop/*");
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(
+            json,
+            r#"{"url":{"s":"https","h":"{*.}acme.example","o":"","p":"/shop/*"}}"#
+        );
+        let back: CompiledMatcher = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, c);
+        assert!(back.matches("https://www.acme.example/shop/1", &TestRegex::new()));
+        let c = url("/books/:id?\\?x=:v#*");
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(json, r#"{"url":{"p":"/books{/:}","q":"x=:","f":"*"}}"#);
+        assert_eq!(serde_json::from_str::<CompiledMatcher>(&json).unwrap(), c);
+        let c = compile(PageField::Title, &Matcher::Pattern("A:{b}*".into())).unwrap();
+        let json = serde_json::to_string(&c).unwrap();
+        assert_eq!(json, r#"{"glob":"a\\:\\{b\\}*"}"#);
+        assert_eq!(serde_json::from_str::<CompiledMatcher>(&json).unwrap(), c);
+        let c = compile(PageField::Url, &Matcher::Contains("/X".into())).unwrap();
+        assert_eq!(serde_json::to_string(&c).unwrap(), r#"{"contains":"/x"}"#);
+        assert!(serde_json::from_str::<CompiledMatcher>(r#"{"glob":"{a"}"#).is_err());
+    }
+
+    #[test]
+    fn subject_parses_once() {
+        let r = TestRegex::new();
+        let s = Subject::new("https://acme.example/shop/1");
+        assert_eq!(s.text(), "https://acme.example/shop/1");
+        assert!(url("https://acme.example/shop/*").matches_subject(&s, &r));
+        assert!(!url("https://acme.example/blog/*").matches_subject(&s, &r));
+        let c = compile(PageField::Url, &Matcher::Contains("shop".into())).unwrap();
+        assert!(c.matches_subject(&s, &r));
+    }
+
+    #[test]
+    fn hostile_patterns_stay_fast() {
+        let r = TestRegex::new();
+        let long = "a".repeat(4000);
+        let text = format!("https://acme.example/{long}b");
+        let pat = format!("https://acme.example/{}", "*a".repeat(200) + "*c");
+        let start = std::time::Instant::now();
+        assert!(!m(&pat, &text));
+        let pat = format!(
+            "https://acme.example/{}",
+            "{a}?".repeat(100) + &"a".repeat(100) + "*c"
+        );
+        assert!(!m(&pat, &text));
+        let g = compile(PageField::Title, &Matcher::Pattern("*a".repeat(300) + "*c")).unwrap();
+        assert!(!g.matches(&long, &r));
+        assert!(start.elapsed().as_secs() < 2);
+        // Beyond MAX_TEXT nothing matches a pattern.
+        let huge = format!("https://acme.example/{}", "a".repeat(MAX_TEXT + 1));
+        assert!(!m("https://acme.example/:x", &huge));
+    }
+}
