@@ -1,0 +1,191 @@
+//! `cargo xtask demo`: set up, build the optimized wasm and the release server, run the server
+//! with the demo campaigns, and print where to look. Ctrl-C stops the server, then xtask.
+
+use std::net::{SocketAddr, TcpStream, ToSocketAddrs};
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus};
+use std::thread::sleep;
+use std::time::{Duration, Instant};
+
+use crate::cmd::{self, Result};
+use crate::{setup, wasm};
+
+const DEMO_DOCUMENT: &str = "www/demo/campaigns.json";
+/// How long the server gets to stop after Ctrl-C before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+pub struct Options {
+    pub listen: String,
+    pub data: String,
+}
+
+pub fn parse(args: &[String]) -> Result<Options> {
+    let mut opts = Options {
+        listen: "127.0.0.1:8080".into(),
+        data: "./data".into(),
+    };
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((f, v)) => (f, Some(v.to_string())),
+            None => (arg.as_str(), None),
+        };
+        let mut value = || inline.clone().or_else(|| it.next().cloned());
+        match flag {
+            "--listen" => opts.listen = value().ok_or("--listen needs an address")?,
+            "--data" => opts.data = value().ok_or("--data needs a directory")?,
+            _ => {
+                return Err(format!(
+                    "demo: unknown argument `{arg}` (flags: --listen ADDR, --data DIR)"
+                ))
+            }
+        }
+    }
+    Ok(opts)
+}
+
+pub fn run(opts: &Options) -> Result {
+    let tools = setup::run(false)?;
+    wasm::build(&tools)?;
+    cmd::run(cmd::cargo().args(["build", "--release", "-p", "engage-server"]))?;
+
+    let mut server = Command::new(cmd::target_dir().join("release").join("engage-server"));
+    server.args(["--listen", &opts.listen, "--data", &opts.data]);
+    if Path::new(DEMO_DOCUMENT).exists() {
+        // The server loads this document into the `demo` site at start-up (`--demo` / ENGAGE_DEMO).
+        server.env("ENGAGE_DEMO", DEMO_DOCUMENT);
+    } else {
+        println!("note: {DEMO_DOCUMENT} does not exist: the server starts without demo campaigns");
+    }
+    println!("==> {}", cmd::show(&server));
+    let shown = cmd::show(&server);
+    let child = server
+        .spawn()
+        .map_err(|e| format!("could not start `{shown}`: {e}"))?;
+    signals::install();
+    supervise(child, probe_addr(&opts.listen)?)
+}
+
+/// Where to connect to check the server is up (0.0.0.0 → 127.0.0.1), also used for the URLs.
+fn probe_addr(listen: &str) -> Result<SocketAddr> {
+    let mut addr = listen
+        .to_socket_addrs()
+        .map_err(|e| format!("--listen {listen}: {e}"))?
+        .next()
+        .ok_or_else(|| format!("--listen {listen}: resolves to no address"))?;
+    if addr.ip().is_unspecified() {
+        addr.set_ip([127, 0, 0, 1].into());
+    }
+    Ok(addr)
+}
+
+/// Wait for the server: print the URLs once it accepts connections, forward Ctrl-C to it, and
+/// report honestly if it exits on its own.
+fn supervise(mut child: Child, addr: SocketAddr) -> Result {
+    let started = Instant::now();
+    let mut announced = false;
+    let mut stopping: Option<Instant> = None;
+    loop {
+        if let Some(status) = child
+            .try_wait()
+            .map_err(|e| format!("waiting for engage-server: {e}"))?
+        {
+            // Ctrl-C in a terminal reaches the server and us at once: it may already be gone
+            // by the time we look at the flag, which still means "asked to stop".
+            return exited(status, stopping.is_some() || signals::take_interrupt());
+        }
+        if signals::take_interrupt() && stopping.is_none() {
+            println!("\nstopping engage-server ...");
+            signals::interrupt(&child);
+            stopping = Some(Instant::now());
+        }
+        if stopping.is_some_and(|t| t.elapsed() > STOP_GRACE) {
+            println!("engage-server did not stop within {STOP_GRACE:?}; killing it");
+            let _ = child.kill();
+        }
+        if !announced && stopping.is_none() && accepts(addr) {
+            announced = true;
+            println!(
+                "\nengage is running ({:.1}s):",
+                started.elapsed().as_secs_f64()
+            );
+            println!("    demo site:     http://{addr}/demo/");
+            println!("    admin console: http://{addr}/admin/");
+            println!("    (the admin token is in the server output above; Ctrl-C to stop)\n");
+        }
+        sleep(Duration::from_millis(100));
+    }
+}
+
+fn accepts(addr: SocketAddr) -> bool {
+    TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok()
+}
+
+fn exited(status: ExitStatus, asked_to_stop: bool) -> Result {
+    if asked_to_stop {
+        println!("engage-server stopped ({status})");
+        Ok(())
+    } else if status.success() {
+        Err("engage-server exited on its own (status 0) instead of serving".to_string())
+    } else {
+        Err(format!(
+            "engage-server failed ({status}); see its output above"
+        ))
+    }
+}
+
+/// Ctrl-C reaches the whole foreground process group, server included. xtask must outlive the
+/// server to report how it ended, so it catches SIGINT/SIGTERM instead of dying, and passes
+/// them on (for a `kill -INT` aimed at xtask alone). A caught signal's handler is reset to the
+/// default in exec'd children, so the server's own signal handling is unaffected. Std links
+/// libc already; these two declarations avoid a dependency for two calls.
+#[cfg(unix)]
+mod signals {
+    use std::os::raw::c_int;
+    use std::process::Child;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    const SIGINT: c_int = 2;
+    const SIGTERM: c_int = 15;
+    static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+    extern "C" {
+        fn signal(signum: c_int, handler: extern "C" fn(c_int)) -> usize;
+        fn kill(pid: c_int, sig: c_int) -> c_int;
+    }
+
+    extern "C" fn on_signal(_: c_int) {
+        INTERRUPTED.store(true, Ordering::SeqCst);
+    }
+
+    pub fn install() {
+        // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+        unsafe {
+            signal(SIGINT, on_signal);
+            signal(SIGTERM, on_signal);
+        }
+    }
+
+    pub fn take_interrupt() -> bool {
+        INTERRUPTED.swap(false, Ordering::SeqCst)
+    }
+
+    pub fn interrupt(child: &Child) {
+        if let Ok(pid) = c_int::try_from(child.id()) {
+            // SAFETY: plain syscall on our own child's pid; failure (already gone) is harmless.
+            unsafe {
+                kill(pid, SIGINT);
+            }
+        }
+    }
+}
+
+#[cfg(not(unix))]
+mod signals {
+    use std::process::Child;
+    pub fn install() {}
+    pub fn take_interrupt() -> bool {
+        false
+    }
+    pub fn interrupt(_: &Child) {}
+}

@@ -1,0 +1,64 @@
+//! `cargo xtask <command>`: set-up, build, checks and the demo for engage (SPEC §9).
+//! Each command prints every step it runs (`==> ...`) and stops at the first failure, exiting 1.
+
+mod bench;
+mod cmd;
+mod demo;
+mod setup;
+mod size;
+mod test;
+mod wasm;
+
+use cmd::Result;
+
+const USAGE: &str = "\
+usage: cargo xtask <command>
+
+commands:
+  setup [--browser]   install what is missing: wasm32 target, pinned wasm-bindgen CLI, wasm-opt
+                      (--browser: also Chromium + chromedriver)
+  build-wasm          build the runtime to www/pkg/ (content-hashed, with manifest.json)
+  size                gzip weight of tag.js + glue + wasm against the 60 KB budget
+  test                everything CI checks (what .ci/run calls)
+  demo [--listen ADDR] [--data DIR]
+                      build and run the server with the demo campaigns
+  bench [-- ARGS]     the engine's criterion benchmarks";
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Err(e) = cmd::init().and_then(|()| dispatch(&args)) {
+        eprintln!("\nxtask: error: {e}");
+        std::process::exit(1);
+    }
+}
+
+fn dispatch(args: &[String]) -> Result {
+    let Some((command, rest)) = args.split_first() else {
+        return Err(format!("no command given\n\n{USAGE}"));
+    };
+    match command.as_str() {
+        "setup" => match rest {
+            [] => setup::run(false).map(drop),
+            [flag] if flag == "--browser" => setup::run(true).map(drop),
+            _ => Err(format!("setup: unexpected arguments {rest:?}")),
+        },
+        "build-wasm" => no_args(command, rest).and_then(|()| wasm::build(&setup::Tools::find()?)),
+        "size" => no_args(command, rest).and_then(|()| size::run()),
+        "test" => no_args(command, rest).and_then(|()| test::run()),
+        "demo" => demo::run(&demo::parse(rest)?),
+        "bench" => bench::run(rest.strip_prefix(&["--".to_string()][..]).unwrap_or(rest)),
+        "help" | "-h" | "--help" => {
+            println!("{USAGE}");
+            Ok(())
+        }
+        other => Err(format!("unknown command `{other}`\n\n{USAGE}")),
+    }
+}
+
+fn no_args(command: &str, rest: &[String]) -> Result {
+    if rest.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("{command}: unexpected arguments {rest:?}"))
+    }
+}

@@ -1,0 +1,241 @@
+//! `cargo xtask build-wasm`: the browser runtime, optimized and content-hashed into `www/pkg/`.
+//!
+//! Output (www/pkg/, not committed):
+//! - `engage_runtime.<h8>.js`       — wasm-bindgen `--target web` glue (an ES module)
+//! - `engage_runtime_bg.<h8>.wasm`  — the wasm-opt'ed module
+//! - `manifest.json` — `{"js": ..., "wasm": ..., "glue_default_wasm": ...}`
+//!
+//! The glue's default `init()` URL is rewritten to the hashed wasm name (recorded as
+//! `glue_default_wasm`), so loading the glue and calling `init()` works; tag.js may still pass
+//! `/pkg/<manifest.wasm>` explicitly. Hashed names let the server cache both files forever.
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use crate::cmd::{self, Result};
+use crate::setup::Tools;
+
+const TARGET: &str = "wasm32-unknown-unknown";
+const PROFILE: &str = "wasm-release";
+/// Default name wasm-bindgen gives the wasm, and what the glue fetches unless told otherwise.
+const BG_WASM: &str = "engage_runtime_bg.wasm";
+const PKG_DIR: &str = "www/pkg";
+
+/// rustc ≥ 1.82 emits these by default for wasm32-unknown-unknown (`rustc --print cfg --target
+/// wasm32-unknown-unknown`); older wasm-opt (Debian bookworm's 108) rejects them unless enabled.
+/// All are supported by every browser that runs wasm-bindgen `--target web` output.
+const WASM_OPT_FEATURES: &[&str] = &[
+    "--enable-bulk-memory",
+    "--enable-nontrapping-float-to-int",
+    "--enable-sign-ext",
+    "--enable-mutable-globals",
+    "--enable-reference-types",
+    "--enable-multivalue",
+];
+
+pub fn build(tools: &Tools) -> Result {
+    warn_if_no_exports();
+    let target = cmd::target_dir();
+    let input = target
+        .join(TARGET)
+        .join(PROFILE)
+        .join("engage_runtime.wasm");
+    let out_dir = target.join("wasm-bindgen");
+
+    cmd::run(
+        cmd::cargo()
+            .args(["build", "-p", "engage-runtime", "--target", TARGET])
+            .args(["--profile", PROFILE]),
+    )?;
+    // A clean output dir, so no stale `snippets/` from an earlier build gets published.
+    if out_dir.exists() {
+        fs::remove_dir_all(&out_dir)
+            .map_err(|e| format!("cannot clear {}: {e}", cmd::rel(&out_dir)))?;
+    }
+    cmd::run(
+        Command::new(&tools.wasm_bindgen)
+            .args(["--target", "web", "--no-typescript", "--out-dir"])
+            .arg(cmd::rel(&out_dir))
+            .arg(cmd::rel(&input)),
+    )?;
+    let optimized = out_dir.join("engage_runtime_bg.opt.wasm");
+    cmd::run(
+        Command::new(&tools.wasm_opt)
+            .arg("-Oz")
+            .args(WASM_OPT_FEATURES)
+            // Names and producers sections are dead weight on the wire.
+            .args(["--strip-debug", "--strip-producers"])
+            .arg(cmd::rel(&out_dir.join(BG_WASM)))
+            .arg("-o")
+            .arg(cmd::rel(&optimized)),
+    )?;
+    publish(
+        &out_dir.join("engage_runtime.js"),
+        &optimized,
+        &out_dir.join("snippets"),
+    )
+}
+
+/// runtime-wasm is written concurrently; without exports the build still works but the glue is
+/// an empty shell, which would otherwise fail later in a confusing way.
+fn warn_if_no_exports() {
+    if !cmd::rust_sources_contain(&cmd::root().join("runtime-wasm/src"), "wasm_bindgen") {
+        println!();
+        println!("!!! runtime-wasm/src has no #[wasm_bindgen] exports yet: the glue will export");
+        println!("!!! nothing but init(), and the page cannot run the runtime.");
+        println!();
+    }
+}
+
+/// Copy the outputs into www/pkg/ under content-hashed names, then the manifest, then drop older
+/// hashed files: a server reading the manifest never sees it point at a missing file.
+fn publish(glue_path: &Path, wasm_path: &Path, snippets: &Path) -> Result {
+    let wasm =
+        fs::read(wasm_path).map_err(|e| format!("cannot read {}: {e}", cmd::rel(wasm_path)))?;
+    let glue = fs::read_to_string(glue_path)
+        .map_err(|e| format!("cannot read {}: {e}", cmd::rel(glue_path)))?;
+
+    let wasm_name = format!("engage_runtime_bg.{}.wasm", hash8(&wasm));
+    let (glue, rewritten) = point_glue_at(&glue, &wasm_name);
+    if !rewritten {
+        println!("warning: the glue does not mention '{BG_WASM}'; tag.js must pass the wasm URL to init()");
+    }
+    let js_name = format!("engage_runtime.{}.js", hash8(glue.as_bytes()));
+
+    let pkg = cmd::root().join(PKG_DIR);
+    fs::create_dir_all(&pkg).map_err(|e| format!("cannot create {PKG_DIR}: {e}"))?;
+    write(&pkg.join(&wasm_name), &wasm)?;
+    write(&pkg.join(&js_name), glue.as_bytes())?;
+    copy_snippets(snippets, &pkg.join("snippets"))?;
+    write_manifest(&pkg, &js_name, &wasm_name, rewritten)?;
+    remove_stale(&pkg, &js_name, &wasm_name)?;
+
+    println!("    {PKG_DIR}/{js_name} ({} bytes)", glue.len());
+    println!("    {PKG_DIR}/{wasm_name} ({} bytes)", wasm.len());
+    println!("    {PKG_DIR}/manifest.json");
+    Ok(())
+}
+
+/// `--target web` glue defaults to `new URL('engage_runtime_bg.wasm', import.meta.url)`.
+fn point_glue_at(glue: &str, wasm_name: &str) -> (String, bool) {
+    let mut out = glue.to_string();
+    let mut found = false;
+    for quote in ['\'', '"'] {
+        let from = format!("{quote}{BG_WASM}{quote}");
+        if out.contains(&from) {
+            found = true;
+            out = out.replace(&from, &format!("{quote}{wasm_name}{quote}"));
+        }
+    }
+    (out, found)
+}
+
+/// Glue snippets (`#[wasm_bindgen(inline_js)]`, `module = ...`) are imported relative to the glue.
+fn copy_snippets(from: &Path, to: &Path) -> Result {
+    if to.exists() {
+        fs::remove_dir_all(to).map_err(|e| format!("cannot clear {}: {e}", cmd::rel(to)))?;
+    }
+    if from.is_dir() {
+        copy_dir(from, to)?;
+    }
+    Ok(())
+}
+
+fn copy_dir(from: &Path, to: &Path) -> Result {
+    let err =
+        |e: std::io::Error| format!("cannot copy {} to {}: {e}", cmd::rel(from), cmd::rel(to));
+    fs::create_dir_all(to).map_err(err)?;
+    for entry in fs::read_dir(from).map_err(err)? {
+        let entry = entry.map_err(err)?;
+        let dest = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &dest)?;
+        } else {
+            fs::copy(entry.path(), &dest).map_err(err)?;
+        }
+    }
+    Ok(())
+}
+
+fn write_manifest(pkg: &Path, js: &str, wasm: &str, rewritten: bool) -> Result {
+    let glue_default = if rewritten {
+        format!("\"{wasm}\"")
+    } else {
+        "null".to_string()
+    };
+    let json = format!(
+        "{{\n  \"js\": \"{js}\",\n  \"wasm\": \"{wasm}\",\n  \"glue_default_wasm\": {glue_default}\n}}\n"
+    );
+    // Write-then-rename: a running server never reads a half-written manifest.
+    let tmp = pkg.join("manifest.json.tmp");
+    write(&tmp, json.as_bytes())?;
+    fs::rename(&tmp, pkg.join("manifest.json"))
+        .map_err(|e| format!("cannot write {PKG_DIR}/manifest.json: {e}"))
+}
+
+fn remove_stale(pkg: &Path, js: &str, wasm: &str) -> Result {
+    let entries = fs::read_dir(pkg).map_err(|e| format!("cannot list {PKG_DIR}: {e}"))?;
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let ours = is_hashed(&name, "engage_runtime.", ".js")
+            || is_hashed(&name, "engage_runtime_bg.", ".wasm");
+        if ours && name != js && name != wasm {
+            fs::remove_file(entry.path())
+                .map_err(|e| format!("cannot remove old {PKG_DIR}/{name}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+fn is_hashed(name: &str, prefix: &str, suffix: &str) -> bool {
+    name.strip_prefix(prefix)
+        .and_then(|rest| rest.strip_suffix(suffix))
+        .is_some_and(|h| h.len() == 8 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+fn write(path: &Path, bytes: &[u8]) -> Result {
+    fs::write(path, bytes).map_err(|e| format!("cannot write {}: {e}", cmd::rel(path)))
+}
+
+/// 8 hex digits of FNV-1a 64: stable across Rust versions (unlike `DefaultHasher`) and plenty
+/// for cache busting; not a security property.
+fn hash8(bytes: &[u8]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for &b in bytes {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{:08x}", (h ^ (h >> 32)) as u32)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rewrites_default_wasm_url() {
+        let glue = "module_or_path = new URL('engage_runtime_bg.wasm', import.meta.url);";
+        let (out, found) = point_glue_at(glue, "engage_runtime_bg.0123abcd.wasm");
+        assert!(found);
+        assert!(out.contains("new URL('engage_runtime_bg.0123abcd.wasm', import.meta.url)"));
+        assert!(!point_glue_at("nothing", "x").1);
+    }
+
+    #[test]
+    fn recognises_only_hashed_names() {
+        assert!(is_hashed(
+            "engage_runtime.0123abcd.js",
+            "engage_runtime.",
+            ".js"
+        ));
+        assert!(!is_hashed("engage_runtime.js", "engage_runtime.", ".js"));
+        assert!(!is_hashed(
+            "engage_runtime.notahash.js",
+            "engage_runtime.",
+            ".js"
+        ));
+        assert_eq!(hash8(b"a").len(), 8);
+        assert_ne!(hash8(b"a"), hash8(b"b"));
+    }
+}
