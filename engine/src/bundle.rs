@@ -36,6 +36,13 @@ pub struct Bundle {
     /// `None` when the document names no business hours.
     #[serde(default)]
     pub business_hours: Option<Schedule>,
+    /// Every distinct audience condition, once: campaigns refer to them by index, so a decision
+    /// evaluates each at most once however many campaigns share it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub audiences: Vec<Value>,
+    /// Every distinct entry-point page test, once (same reason).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub page_tests: Vec<PageTest>,
     pub campaigns: Vec<BundleCampaign>,
 }
 
@@ -66,9 +73,10 @@ pub struct BundleCampaign {
     /// Timeframe (start, end and weekly windows) as UTC intervals.
     pub schedule: Schedule,
     pub business_hours_only: bool,
-    /// GrowthBook condition over visitor attributes; `None`: everyone.
+    /// Index into [`Bundle::audiences`] of the GrowthBook condition over visitor attributes;
+    /// `None`: everyone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub audience: Option<Value>,
+    pub audience: Option<u32>,
     pub engagements: Vec<BundleEngagement>,
 }
 
@@ -116,6 +124,13 @@ fn is_default_window_mode(m: &WindowMode) -> bool {
     *m == WindowMode::Embedded
 }
 
+impl Bundle {
+    /// The audience condition of a campaign, if any.
+    pub fn audience(&self, c: &BundleCampaign) -> Option<&Value> {
+        c.audience.and_then(|i| self.audiences.get(i as usize))
+    }
+}
+
 impl BundleEngagement {
     /// Counts against `displays_per_visit` and falls under `invite_after_decline`.
     pub fn is_proactive(&self) -> bool {
@@ -137,12 +152,13 @@ pub struct PageTest {
     pub matcher: CompiledMatcher,
 }
 
+/// Indexes into [`Bundle::page_tests`].
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct EntryPointProgram {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub include: Vec<PageTest>,
+    pub include: Vec<u32>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub exclude: Vec<PageTest>,
+    pub exclude: Vec<u32>,
 }
 
 impl EntryPointProgram {

@@ -74,6 +74,40 @@ struct Compiler<'d> {
     until: Millis,
     /// Whether anything was expanded over the horizon (else the bundle never expires).
     horizon_used: std::cell::Cell<bool>,
+    audiences: Table<Value>,
+    page_tests: Table<PageTest>,
+}
+
+/// Distinct items in first-use order, each stored once (keyed by its JSON form).
+struct Table<T> {
+    items: std::cell::RefCell<Vec<T>>,
+    index: std::cell::RefCell<std::collections::HashMap<String, u32>>,
+}
+
+impl<T: serde::Serialize> Table<T> {
+    fn new() -> Self {
+        Table {
+            items: Default::default(),
+            index: Default::default(),
+        }
+    }
+
+    fn intern(&self, item: T) -> u32 {
+        let key = serde_json::to_string(&item).unwrap_or_default();
+        let mut index = self.index.borrow_mut();
+        if let Some(&i) = index.get(&key) {
+            return i;
+        }
+        let mut items = self.items.borrow_mut();
+        let i = items.len() as u32;
+        items.push(item);
+        index.insert(key, i);
+        i
+    }
+
+    fn take(&self) -> Vec<T> {
+        std::mem::take(&mut *self.items.borrow_mut())
+    }
 }
 
 fn problem(path: String, message: impl Into<String>) -> Vec<Problem> {
@@ -93,6 +127,8 @@ impl<'d> Compiler<'d> {
             from: opts.now - DAY_MS,
             until: opts.now + i64::from(opts.horizon_days) * DAY_MS,
             horizon_used: std::cell::Cell::new(false),
+            audiences: Table::new(),
+            page_tests: Table::new(),
         })
     }
 
@@ -133,6 +169,8 @@ impl<'d> Compiler<'d> {
                 })
                 .collect(),
             business_hours,
+            audiences: self.audiences.take(),
+            page_tests: self.page_tests.take(),
             campaigns,
         })
     }
@@ -186,7 +224,9 @@ impl<'d> Compiler<'d> {
             control_group_percent: c.control_group_percent,
             schedule,
             business_hours_only: c.business_hours_only,
-            audience: audience.filter(|a: &Value| a.as_object().is_none_or(|o| !o.is_empty())),
+            audience: audience
+                .filter(|a: &Value| a.as_object().is_none_or(|o| !o.is_empty()))
+                .map(|a| self.audiences.intern(a)),
             engagements,
         })
     }
@@ -227,8 +267,8 @@ impl<'d> Compiler<'d> {
             language: e.language.clone(),
             agent_note: e.agent_note.clone(),
             entry_point: EntryPointProgram {
-                include: tests(&entry.include, &format!("{path}.entry_point.include"))?,
-                exclude: tests(&entry.exclude, &format!("{path}.entry_point.exclude"))?,
+                include: self.tests(&entry.include, &format!("{path}.entry_point.include"))?,
+                exclude: self.tests(&entry.exclude, &format!("{path}.entry_point.exclude"))?,
             },
             behavior: BehaviorProgram {
                 time_on_page: behavior.time_on_page,
@@ -280,11 +320,13 @@ fn page_test(m: &PageMatcher, path: &str) -> Result<PageTest, Vec<Problem>> {
     Ok(PageTest { field, matcher })
 }
 
-fn tests(list: &[PageMatcher], path: &str) -> Result<Vec<PageTest>, Vec<Problem>> {
-    list.iter()
-        .enumerate()
-        .map(|(i, m)| page_test(m, &format!("{path}[{i}]")))
-        .collect()
+impl Compiler<'_> {
+    fn tests(&self, list: &[PageMatcher], path: &str) -> Result<Vec<u32>, Vec<Problem>> {
+        list.iter()
+            .enumerate()
+            .map(|(i, m)| Ok(self.page_tests.intern(page_test(m, &format!("{path}[{i}]"))?)))
+            .collect()
+    }
 }
 
 fn creatives(set: &CreativeSet, engagement_style: Option<&Style>) -> CreativeProgram {

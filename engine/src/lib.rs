@@ -16,11 +16,11 @@ pub mod regexp;
 pub mod urlmatch;
 pub mod visit;
 
-#[cfg(all(engage_wip, feature = "native"))]
+#[cfg(feature = "native")]
 pub mod compile;
 #[cfg(feature = "native")]
 pub mod schedule;
-#[cfg(all(engage_wip, feature = "native"))]
+#[cfg(feature = "native")]
 pub mod script;
 #[cfg(feature = "native")]
 pub mod validate;

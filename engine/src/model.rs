@@ -423,6 +423,16 @@ impl Zone {
             Zone::Embedded(id) => format!("embedded:{id}"),
         }
     }
+
+    /// Whether `key` (as made by [`Zone::key`]) names this zone, without allocating.
+    pub fn is(&self, key: &str) -> bool {
+        match self {
+            Zone::Left => key == "left",
+            Zone::Right => key == "right",
+            Zone::Proactive => key == "proactive",
+            Zone::Embedded(id) => key.strip_prefix("embedded:") == Some(id.as_str()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]

@@ -51,7 +51,7 @@ pub fn decide(
     if c.business_hours_only && !bundle.business_hours.as_ref().is_some_and(|h| h.contains(now)) {
         return survey(Reason::BusinessHours);
     }
-    if let Some(cond) = &c.audience {
+    if let Some(cond) = bundle.audience(c) {
         if !eval_condition(&attributes(profile), cond, regex) {
             return survey(Reason::Audience);
         }

@@ -7,6 +7,7 @@
 
 use crate::availability::{engagement_state, Availability, SkillAvailability, State};
 use crate::bundle::{Bundle, BundleCampaign, BundleEngagement, PageTest};
+use crate::urlmatch::Subject;
 use crate::condition::eval_condition;
 use crate::hash::in_control;
 use crate::model::{EngagedState, Kind, PageField, PerKind, Source, Zone};
@@ -154,8 +155,9 @@ impl Reason {
     }
 }
 
-/// Why, with the numbers: rendered to text only when a trace is asked for.
-#[derive(Debug, Clone, PartialEq)]
+/// Why, with the numbers: rendered to text only when a trace is asked for. Holds no strings,
+/// so rejecting costs no allocation.
+#[derive(Debug, Clone, Copy, PartialEq)]
 enum Detail {
     CampaignDisabled,
     EngagementDisabled,
@@ -167,19 +169,42 @@ enum Detail {
     NotAuthenticated,
     NoEntryMatch,
     Excluded(usize),
-    Below { what: &'static str, have: u64, need: u64 },
+    Below { what: Measure, have: u32, need: u32 },
     NotVisited,
     ReferrerNotMatched,
     ExitIntent(bool),
-    EngagedNot { engagement: String, state: EngagedState },
+    EngagedNot,
     DeclinedThisVisit,
     AcceptedThisVisit,
     Cap { kind: Kind, cap: u32 },
     AfterDecline(Kind),
     NoCreative(State),
-    ZoneShows { zone: String, engagement: String },
-    NoElement(String),
+    /// The zone is held by `self.displayed[holder]`.
+    ZoneShows { holder: usize },
+    NoElement,
     OffsiteLink,
+}
+
+/// What a `Below` detail measured.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Measure {
+    TimeOnPage,
+    TimeOnSite,
+    IdleSeconds,
+    PagesViewed,
+    ScrollPercent,
+}
+
+impl Measure {
+    fn as_str(self) -> &'static str {
+        match self {
+            Measure::TimeOnPage => "time_on_page",
+            Measure::TimeOnSite => "time_on_site",
+            Measure::IdleSeconds => "idle_seconds",
+            Measure::PagesViewed => "pages_viewed",
+            Measure::ScrollPercent => "scroll_percent",
+        }
+    }
 }
 
 fn kind_str(k: Kind) -> &'static str {
@@ -190,7 +215,8 @@ fn kind_str(k: Kind) -> &'static str {
 }
 
 impl Detail {
-    fn render(&self) -> String {
+    /// Text for the trace; `e` is the rejected engagement, `displayed` the visit's displays.
+    fn render(&self, e: &BundleEngagement, displayed: &[Displayed]) -> String {
         match self {
             Detail::CampaignDisabled => "campaign disabled".into(),
             Detail::EngagementDisabled => "engagement disabled".into(),
@@ -212,14 +238,15 @@ impl Detail {
             Detail::NotAuthenticated => "shown to authenticated visitors only".into(),
             Detail::NoEntryMatch => "page matches no include rule".into(),
             Detail::Excluded(i) => format!("page matches exclude rule {i}"),
-            Detail::Below { what, have, need } => format!("{what} {have} < {need}"),
+            Detail::Below { what, have, need } => format!("{} {have} < {need}", what.as_str()),
             Detail::NotVisited => "no earlier page of this visit matches visited".into(),
             Detail::ReferrerNotMatched => "the visit's referrer does not match".into(),
             Detail::ExitIntent(true) => "waiting for exit intent".into(),
             Detail::ExitIntent(false) => "visitor already showed exit intent".into(),
-            Detail::EngagedNot { engagement, state } => {
-                format!("engagement {engagement} not {}", engaged_str(*state))
-            }
+            Detail::EngagedNot => match &e.behavior.engaged {
+                Some(rule) => format!("engagement {} not {}", rule.engagement, engaged_str(rule.state)),
+                None => "engaged rule not met".into(),
+            },
             Detail::DeclinedThisVisit => "declined earlier this visit".into(),
             Detail::AcceptedThisVisit => "accepted earlier this visit".into(),
             Detail::Cap { kind, cap } => {
@@ -232,10 +259,14 @@ impl Detail {
             Detail::NoCreative(state) => {
                 format!("agents are {} and there is no creative for it", state.as_str())
             }
-            Detail::ZoneShows { zone, engagement } => {
-                format!("zone {zone} shows {engagement}")
-            }
-            Detail::NoElement(id) => format!("the page has no element #{id}"),
+            Detail::ZoneShows { holder } => match displayed.get(*holder) {
+                Some(d) => format!("zone {} shows {}", d.zone, d.engagement),
+                None => "zone taken".into(),
+            },
+            Detail::NoElement => match &e.zone {
+                Some(Zone::Embedded(id)) => format!("the page has no element #{id}"),
+                _ => "the engagement has no zone".into(),
+            },
             Detail::OffsiteLink => "offsite engagement: opened by its link".into(),
         }
     }
@@ -779,7 +810,9 @@ impl Visit {
         if bundle.valid_until > now {
             wake.at(bundle.valid_until);
         }
-        let mut verdicts: Vec<Verdict> = Vec::new();
+        let page = Prepared::new(self.page.as_ref(), bundle);
+        let total = bundle.campaigns.iter().map(|c| c.engagements.len()).sum();
+        let mut verdicts: Vec<Verdict> = Vec::with_capacity(total);
         let mut doc_order = 0usize;
         for (ci, c) in bundle.campaigns.iter().enumerate() {
             for (ei, e) in c.engagements.iter().enumerate() {
@@ -788,7 +821,8 @@ impl Visit {
                 let result = if shown_already {
                     Ok(None)
                 } else {
-                    self.evaluate(ctx, &attrs, now, c, e, &mut wake).map(Some)
+                    self.evaluate(ctx, &attrs, &page, now, (c, e), trace, &mut wake)
+                        .map(Some)
                 };
                 verdicts.push(Verdict {
                     ci,
@@ -807,15 +841,17 @@ impl Visit {
     }
 
     /// Rules 1–5 and the element check for one engagement not yet displayed.
-    fn evaluate(
+    #[allow(clippy::too_many_arguments)]
+    fn evaluate<'b>(
         &self,
         ctx: &Context,
         attrs: &Value,
+        page: &Prepared,
         now: Millis,
-        c: &BundleCampaign,
-        e: &BundleEngagement,
+        (c, e): (&BundleCampaign, &'b BundleEngagement),
+        trace: bool,
         wake: &mut Wake,
-    ) -> Result<Candidate, Rejection> {
+    ) -> Result<Candidate<'b>, Rejection> {
         let bundle = ctx.bundle;
         if e.source == Source::Offsite {
             return Err(rej(Reason::Offsite, Detail::OffsiteLink));
@@ -849,17 +885,23 @@ impl Visit {
         // 2. Control groups: remembered, but the remaining rules still run so that a `control`
         // event is emitted exactly when the engagement would have been shown.
         let control = self.control(bundle, c);
-        // 3. Audience, entry point, behavior.
-        if let Some(cond) = &c.audience {
-            if !eval_condition(attrs, cond, ctx.regex) {
+        // 3. Audience, entry point, behavior. Without a trace the reason is never read, so the
+        // cheap page test runs first; with one, the SPEC's order decides which rule is named.
+        if !trace {
+            entry_point(ctx, e, page)?;
+        }
+        if let Some(i) = c.audience {
+            if !page.audience(i, attrs, bundle, ctx.regex) {
                 return Err(rej(Reason::Audience, Detail::AudienceNotMet));
             }
         }
         if e.authenticated && attrs.get("authenticated") != Some(&Value::Bool(true)) {
             return Err(rej(Reason::Audience, Detail::NotAuthenticated));
         }
+        if trace {
+            entry_point(ctx, e, page)?;
+        }
         let page = self.page.as_ref();
-        self.entry_point(ctx, e, page)?;
         self.behavior(ctx, e, page, now, wake)?;
         // 4. Visit rules.
         if self.declined.iter().any(|d| d == &e.id) {
@@ -889,18 +931,18 @@ impl Visit {
         // Zones: embedded ones need their element on the page.
         let zone = match &e.zone {
             Some(z) => z,
-            None => return Err(rej(Reason::NoZoneElement, Detail::NoElement(String::new()))),
+            None => return Err(rej(Reason::NoZoneElement, Detail::NoElement)),
         };
         if let Zone::Embedded(id) = zone {
             let present = page
                 .and_then(|p| p.elements.as_ref())
                 .is_none_or(|els| els.iter().any(|x| x == id));
             if !present {
-                return Err(rej(Reason::NoZoneElement, Detail::NoElement(id.clone())));
+                return Err(rej(Reason::NoZoneElement, Detail::NoElement));
             }
         }
         Ok(Candidate {
-            zone: zone.key(),
+            zone,
             state,
             control,
         })
@@ -924,32 +966,6 @@ impl Visit {
         None
     }
 
-    fn entry_point(
-        &self,
-        ctx: &Context,
-        e: &BundleEngagement,
-        page: Option<&Page>,
-    ) -> Result<(), Rejection> {
-        let ep = &e.entry_point;
-        if ep.is_everywhere() {
-            return Ok(());
-        }
-        let Some(page) = page else {
-            return Err(rej(Reason::EntryPoint, Detail::NoEntryMatch));
-        };
-        let test = |t: &PageTest| {
-            page_field(t.field, &page.url, &page.title, &page.section)
-                .is_some_and(|s| t.matcher.matches(s, ctx.regex))
-        };
-        if !ep.include.is_empty() && !ep.include.iter().any(test) {
-            return Err(rej(Reason::EntryPoint, Detail::NoEntryMatch));
-        }
-        if let Some(i) = ep.exclude.iter().position(test) {
-            return Err(rej(Reason::EntryPoint, Detail::Excluded(i)));
-        }
-        Ok(())
-    }
-
     fn behavior(
         &self,
         ctx: &Context,
@@ -964,9 +980,9 @@ impl Visit {
         }
         let page_start = page.map_or(now, |p| p.started_at);
         let timed = [
-            ("time_on_page", b.time_on_page, page_start),
-            ("time_on_site", b.time_on_site, self.started_at),
-            ("idle_seconds", b.idle_seconds, self.last_activity_at),
+            (Measure::TimeOnPage, b.time_on_page, page_start),
+            (Measure::TimeOnSite, b.time_on_site, self.started_at),
+            (Measure::IdleSeconds, b.idle_seconds, self.last_activity_at),
         ];
         for (what, need, since) in timed {
             let Some(need) = need else { continue };
@@ -977,8 +993,8 @@ impl Visit {
                     Reason::Behavior,
                     Detail::Below {
                         what,
-                        have: (now.saturating_sub(since).max(0) / 1000) as u64,
-                        need: u64::from(need),
+                        have: (now.saturating_sub(since).max(0) / 1000).min(i64::from(u32::MAX)) as u32,
+                        need,
                     },
                 ));
             }
@@ -988,9 +1004,9 @@ impl Visit {
                 return Err(rej(
                     Reason::Behavior,
                     Detail::Below {
-                        what: "pages_viewed",
-                        have: u64::from(self.pages_viewed),
-                        need: u64::from(need),
+                        what: Measure::PagesViewed,
+                        have: self.pages_viewed,
+                        need,
                     },
                 ));
             }
@@ -1025,9 +1041,9 @@ impl Visit {
                 return Err(rej(
                     Reason::Behavior,
                     Detail::Below {
-                        what: "scroll_percent",
-                        have: u64::from(have),
-                        need: u64::from(need),
+                        what: Measure::ScrollPercent,
+                        have,
+                        need,
                     },
                 ));
             }
@@ -1039,13 +1055,7 @@ impl Visit {
                 EngagedState::Declined => DECLINED,
             };
             if self.engaged_flags(&rule.engagement) & flag == 0 {
-                return Err(rej(
-                    Reason::Behavior,
-                    Detail::EngagedNot {
-                        engagement: rule.engagement.clone(),
-                        state: rule.state,
-                    },
-                ));
+                return Err(rej(Reason::Behavior, Detail::EngagedNot));
             }
         }
         Ok(())
@@ -1056,7 +1066,7 @@ impl Visit {
         &mut self,
         bundle: &Bundle,
         now: Millis,
-        verdicts: &mut [Verdict],
+        verdicts: &mut [Verdict<'_>],
         events: &mut Vec<Event>,
     ) {
         // Candidates in rank order: priority, then online conversation, content,
@@ -1083,17 +1093,11 @@ impl Visit {
             let Ok(Some(cand)) = &verdicts[i].result else {
                 continue;
             };
-            let cand = cand.clone();
+            let (zone, state, control) = (cand.zone, cand.state, cand.control);
             let c = &bundle.campaigns[ci];
             let e = &c.engagements[ei];
-            if let Some(holder) = self.displayed.iter().find(|d| d.zone == cand.zone) {
-                verdicts[i].result = Err(rej(
-                    Reason::ZoneTaken,
-                    Detail::ZoneShows {
-                        zone: cand.zone.clone(),
-                        engagement: holder.engagement.clone(),
-                    },
-                ));
+            if let Some(holder) = self.displayed.iter().position(|d| zone.is(&d.zone)) {
+                verdicts[i].result = Err(rej(Reason::ZoneTaken, Detail::ZoneShows { holder }));
                 continue;
             }
             // A proactive display may have used up the cap of this kind meanwhile.
@@ -1109,10 +1113,10 @@ impl Visit {
             let d = Displayed {
                 campaign: c.id.clone(),
                 engagement: e.id.clone(),
-                zone: cand.zone.clone(),
-                state: cand.state,
+                zone: zone.key(),
+                state,
             };
-            if let Some(detail) = cand.control {
+            if let Some(detail) = control {
                 // The counterfactual exposure: this is where it would have been shown.
                 if !self.controlled.iter().any(|x| x == &e.id) {
                     self.controlled.push(e.id.clone());
@@ -1135,14 +1139,14 @@ impl Visit {
         // Controlled candidates that lost their zone anyway still read as control in the trace.
         for v in verdicts.iter_mut() {
             if let Ok(Some(cand)) = &v.result {
-                if let Some(detail) = cand.control.clone() {
+                if let Some(detail) = cand.control {
                     v.result = Err(rej(Reason::ControlGroup, detail));
                 }
             }
         }
     }
 
-    fn trace(&self, bundle: &Bundle, verdicts: &[Verdict]) -> Vec<TraceEntry> {
+    fn trace(&self, bundle: &Bundle, verdicts: &[Verdict<'_>]) -> Vec<TraceEntry> {
         verdicts
             .iter()
             .map(|v| {
@@ -1161,7 +1165,7 @@ impl Visit {
                     Err(r) => {
                         t.result = TraceResult::Rejected;
                         t.reason = Some(r.reason);
-                        t.detail = Some(r.detail.render());
+                        t.detail = Some(r.detail.render(e, &self.displayed));
                     }
                     Ok(_) => {
                         if let Some(d) = self.displayed.iter().find(|d| d.engagement == e.id) {
@@ -1174,6 +1178,96 @@ impl Visit {
             })
             .collect()
     }
+}
+
+/// The current page, parsed once per decision, and the results of the bundle's shared page
+/// tests and audiences, each computed at most once per decision.
+struct Prepared<'p> {
+    url: Option<Subject<'p>>,
+    title: Option<&'p str>,
+    section: Option<&'p str>,
+    tests: std::cell::RefCell<Vec<Memo>>,
+    audiences: std::cell::RefCell<Vec<Memo>>,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum Memo {
+    Unknown,
+    No,
+    Yes,
+}
+
+fn memoized(memo: &std::cell::RefCell<Vec<Memo>>, i: u32, f: impl FnOnce() -> bool) -> bool {
+    let i = i as usize;
+    match memo.borrow().get(i) {
+        Some(Memo::Yes) => return true,
+        Some(Memo::No) => return false,
+        Some(Memo::Unknown) => {}
+        None => return false,
+    }
+    let v = f();
+    memo.borrow_mut()[i] = if v { Memo::Yes } else { Memo::No };
+    v
+}
+
+impl<'p> Prepared<'p> {
+    fn new(page: Option<&'p Page>, bundle: &Bundle) -> Self {
+        Prepared {
+            url: page.map(|p| Subject::new(&p.url)),
+            title: page.and_then(|p| p.title.as_deref()),
+            section: page.and_then(|p| p.section.as_deref()),
+            tests: std::cell::RefCell::new(vec![Memo::Unknown; bundle.page_tests.len()]),
+            audiences: std::cell::RefCell::new(vec![Memo::Unknown; bundle.audiences.len()]),
+        }
+    }
+
+    /// Shared page test `i` of the bundle (an index that doesn't exist never matches).
+    fn shared(&self, bundle: &Bundle, i: u32, regex: &dyn RegexEngine) -> bool {
+        memoized(&self.tests, i, || {
+            bundle
+                .page_tests
+                .get(i as usize)
+                .is_some_and(|t| self.test(t, regex))
+        })
+    }
+
+    fn audience(&self, i: u32, attrs: &Value, bundle: &Bundle, regex: &dyn RegexEngine) -> bool {
+        memoized(&self.audiences, i, || {
+            bundle
+                .audiences
+                .get(i as usize)
+                .is_some_and(|cond| eval_condition(attrs, cond, regex))
+        })
+    }
+
+    fn test(&self, t: &PageTest, regex: &dyn RegexEngine) -> bool {
+        match t.field {
+            PageField::Url => self
+                .url
+                .as_ref()
+                .is_some_and(|u| t.matcher.matches_subject(u, regex)),
+            PageField::Title => self.title.is_some_and(|s| t.matcher.matches(s, regex)),
+            PageField::Section => self.section.is_some_and(|s| t.matcher.matches(s, regex)),
+        }
+    }
+}
+
+fn entry_point(ctx: &Context, e: &BundleEngagement, page: &Prepared) -> Result<(), Rejection> {
+    let ep = &e.entry_point;
+    if ep.is_everywhere() {
+        return Ok(());
+    }
+    if page.url.is_none() {
+        return Err(rej(Reason::EntryPoint, Detail::NoEntryMatch));
+    }
+    let test = |&t: &u32| page.shared(ctx.bundle, t, ctx.regex);
+    if !ep.include.is_empty() && !ep.include.iter().any(test) {
+        return Err(rej(Reason::EntryPoint, Detail::NoEntryMatch));
+    }
+    if let Some(i) = ep.exclude.iter().position(test) {
+        return Err(rej(Reason::EntryPoint, Detail::Excluded(i)));
+    }
+    Ok(())
 }
 
 /// Most advanced thing that happened: accepted, else declined, else shown.
@@ -1246,14 +1340,14 @@ impl Wake {
     }
 }
 
-#[derive(Debug, Clone)]
-struct Candidate {
-    zone: String,
+#[derive(Debug, Clone, Copy)]
+struct Candidate<'b> {
+    zone: &'b Zone,
     state: State,
     control: Option<Detail>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Copy)]
 struct Rejection {
     reason: Reason,
     detail: Detail,
@@ -1264,11 +1358,11 @@ fn rej(reason: Reason, detail: Detail) -> Rejection {
 }
 
 /// One engagement's verdict: `Ok(None)` displayed, `Ok(Some)` a candidate for its zone.
-struct Verdict {
+struct Verdict<'b> {
     ci: usize,
     ei: usize,
     order: usize,
-    result: Result<Option<Candidate>, Rejection>,
+    result: Result<Option<Candidate<'b>>, Rejection>,
 }
 
 #[cfg(test)]
