@@ -22,9 +22,13 @@ mod native {
 
     /// The `regex` crate, with a bounded cache of compiled patterns. `Sync`, so one instance can
     /// be shared by a server's request handlers.
+    /// Compiled patterns by source text: `[case-sensitive, case-insensitive]`. Looked up by
+    /// `&str`, so a cache hit allocates nothing.
+    type Cache = [HashMap<String, Option<regex::Regex>>; 2];
+
     #[derive(Default)]
     pub struct NativeRegex {
-        cache: Mutex<HashMap<(String, bool), Option<regex::Regex>>>,
+        cache: Mutex<Cache>,
     }
 
     /// More distinct patterns than this and the cache starts over (bounds memory on hostile input).
@@ -37,32 +41,35 @@ mod native {
 
         /// Whether `pattern` compiles: used by validation.
         pub fn is_valid(pattern: &str) -> bool {
-            regex::Regex::new(pattern).is_ok()
+            // The same limits as matching, so a pattern that passes upload also runs.
+            regex::RegexBuilder::new(pattern)
+                .size_limit(1 << 20)
+                .build()
+                .is_ok()
         }
     }
 
     impl RegexEngine for NativeRegex {
         fn is_match(&self, pattern: &str, case_insensitive: bool, text: &str) -> Option<bool> {
-            let mut cache = match self.cache.lock() {
+            let mut guard = match self.cache.lock() {
                 Ok(guard) => guard,
                 Err(poisoned) => poisoned.into_inner(),
             };
-            let key = (pattern.to_owned(), case_insensitive);
-            if !cache.contains_key(&key) {
-                if cache.len() >= CACHE_LIMIT {
-                    cache.clear();
-                }
-                let compiled = regex::RegexBuilder::new(pattern)
-                    .case_insensitive(case_insensitive)
-                    .size_limit(1 << 20)
-                    .build()
-                    .ok();
-                cache.insert(key.clone(), compiled);
+            let cache = &mut guard[usize::from(case_insensitive)];
+            if let Some(compiled) = cache.get(pattern) {
+                return compiled.as_ref().map(|r| r.is_match(text));
             }
-            cache
-                .get(&key)
-                .and_then(|r| r.as_ref())
-                .map(|r| r.is_match(text))
+            if cache.len() >= CACHE_LIMIT {
+                cache.clear();
+            }
+            let compiled = regex::RegexBuilder::new(pattern)
+                .case_insensitive(case_insensitive)
+                .size_limit(1 << 20)
+                .build()
+                .ok();
+            let result = compiled.as_ref().map(|r| r.is_match(text));
+            cache.insert(pattern.to_owned(), compiled);
+            result
         }
     }
 
