@@ -367,3 +367,88 @@ fn merge_style(under: Option<&Style>, over: Option<&Style>) -> Option<Style> {
         }),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::html::Node;
+    use crate::schedule::parse_instant;
+
+    const DOC: &str = r#"{
+      "site": "acme", "timezone": "Europe/London",
+      "business_hours": [{"days": ["mon","tue","wed","thu","fri"], "from": "09:00", "to": "17:30"}],
+      "skills": [{"id": "sales"}],
+      "library": {"audiences": {"uk": {"country": "GB"}},
+                  "entry_points": {"shop": {"include": [{"url": {"pattern": "https://acme.example/shop/*"}}]}}},
+      "campaigns": [
+        {"id": "a", "audience": {"ref": "uk"}, "engagements": [
+          {"id": "a-tab", "kind": "conversation", "format": "sticky", "skill": "sales",
+           "entry_point": {"ref": "shop"},
+           "creative": {"online": {"title": "Hi", "message": "<b>Hi</b><script>alert(1)</script><a href=\"javascript:alert(1)\">x</a>"}}}]},
+        {"id": "b", "audience": {"country": "GB"},
+         "timeframe": {"weekly": [{"days": ["sat"], "from": "10:00", "to": "12:00"}]},
+         "engagements": [
+          {"id": "b-ov", "kind": "conversation", "format": "overlay", "skill": "sales",
+           "entry_point": {"include": [{"url": {"pattern": "https://acme.example/shop/*"}}]},
+           "creative": {"online": {"title": "Hello"}}},
+          {"id": "b-link", "kind": "conversation", "source": "offsite", "skill": "sales",
+           "offsite": {"source": "email", "landing_url": "https://acme.example/help"},
+           "creative": {"online": {"title": "Hello"}}}]}
+      ]}"#;
+
+    fn now() -> Millis {
+        parse_instant("2026-11-20T10:00:00Z").unwrap_or(0)
+    }
+
+    #[test]
+    fn same_document_same_bytes() {
+        let a = compile_text(DOC, CompileOptions::at(now())).map(|c| serde_json::to_vec(&c.bundle).ok());
+        let b = compile_text(DOC, CompileOptions::at(now())).map(|c| serde_json::to_vec(&c.bundle).ok());
+        assert!(matches!(&a, Ok(Some(_))), "{a:?}");
+        assert_eq!(a.ok(), b.ok());
+    }
+
+    #[test]
+    fn resolves_sanitizes_and_shares() {
+        let b = compile_text(DOC, CompileOptions::at(now())).map(|c| c.bundle).expect("compiles");
+        // The library audience and the identical inline one share one table entry; so do the
+        // library entry point and the identical inline page test.
+        assert_eq!(b.audiences, vec![serde_json::json!({"country": "GB"})]);
+        assert_eq!(b.page_tests.len(), 1);
+        assert_eq!(b.campaigns[0].audience, Some(0));
+        assert_eq!(b.campaigns[1].audience, Some(0));
+        let tab = &b.campaigns[0].engagements[0];
+        assert_eq!(tab.zone, Some(Zone::Right), "sticky defaults to the right");
+        assert_eq!(tab.channel, Some(Channel::Chat));
+        let msg = &tab.creative.online.as_ref().expect("online creative").message;
+        let json = serde_json::to_string(msg).unwrap_or_default();
+        assert!(!json.contains("script") && !json.contains("javascript"), "{json}");
+        assert!(matches!(&msg[0], Node::Element { c, .. } if c == &vec![Node::Text("Hi".into())]));
+        let ov = &b.campaigns[1].engagements[0];
+        assert_eq!(ov.zone, Some(Zone::Proactive));
+        let link = &b.campaigns[1].engagements[1];
+        assert_eq!((link.zone.as_ref(), link.format), (None, None));
+        assert!(link.offsite.is_some());
+    }
+
+    #[test]
+    fn weekly_schedules_are_utc_intervals_within_the_horizon() {
+        let b = compile_text(DOC, CompileOptions::at(now())).map(|c| c.bundle).expect("compiles");
+        assert_eq!(b.valid_until, now() + 35 * DAY_MS);
+        let s = &b.campaigns[1].schedule;
+        // Saturday 21 November 2026, 10:00–12:00 London (GMT).
+        assert!(s.contains(parse_instant("2026-11-21T10:30:00Z").unwrap_or(0)));
+        assert!(!s.contains(parse_instant("2026-11-21T12:00:00Z").unwrap_or(0)));
+        assert!(s.0.iter().all(|iv| iv[1] <= b.valid_until));
+        assert_eq!(b.campaigns[0].schedule, Schedule::always());
+        let hours = b.business_hours.as_ref().expect("business hours");
+        assert!(hours.contains(parse_instant("2026-11-20T10:00:00Z").unwrap_or(0)));
+    }
+
+    #[test]
+    fn invalid_documents_do_not_compile() {
+        let bad = DOC.replace("\"ref\": \"shop\"", "\"ref\": \"shopp\"");
+        let errors = compile_text(&bad, CompileOptions::at(now())).err().unwrap_or_default();
+        assert!(errors.iter().any(|p| p.path.starts_with("campaigns[0].engagements[0].entry_point")), "{errors:?}");
+    }
+}
