@@ -807,7 +807,7 @@ impl Visit {
         let bundle = ctx.bundle;
         let attrs = self.attributes();
         let mut wake = Wake(None);
-        if bundle.valid_until > now {
+        if bundle.valid_until > now && bundle.valid_until < crate::bundle::FOREVER {
             wake.at(bundle.valid_until);
         }
         let page = Prepared::new(self.page.as_ref(), bundle);
