@@ -85,10 +85,14 @@ fn json_string(text: &str, key: &str) -> Option<String> {
 }
 
 fn gzip_len(bytes: &[u8]) -> Result<usize> {
+    gzip(bytes).map(|out| out.len())
+}
+
+/// Gzip at level 9: what the budget counts and what the server sends for `/pkg/*`.
+pub fn gzip(bytes: &[u8]) -> Result<Vec<u8>> {
     let mut gz = GzEncoder::new(Vec::new(), Compression::best());
     gz.write_all(bytes)
         .and_then(|()| gz.finish())
-        .map(|out| out.len())
         .map_err(|e| format!("gzip failed: {e}"))
 }
 

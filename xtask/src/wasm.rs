@@ -107,6 +107,9 @@ fn publish(glue_path: &Path, wasm_path: &Path, snippets: &Path) -> Result {
     fs::create_dir_all(&pkg).map_err(|e| format!("cannot create {PKG_DIR}: {e}"))?;
     write(&pkg.join(&wasm_name), &wasm)?;
     write(&pkg.join(&js_name), glue.as_bytes())?;
+    // Pre-compressed siblings: the server sends them as they are (no compression per request).
+    write(&pkg.join(format!("{wasm_name}.gz")), &crate::size::gzip(&wasm)?)?;
+    write(&pkg.join(format!("{js_name}.gz")), &crate::size::gzip(glue.as_bytes())?)?;
     copy_snippets(snippets, &pkg.join("snippets"))?;
     write_manifest(&pkg, &js_name, &wasm_name, rewritten)?;
     remove_stale(&pkg, &js_name, &wasm_name)?;
@@ -178,9 +181,10 @@ fn remove_stale(pkg: &Path, js: &str, wasm: &str) -> Result {
     let entries = fs::read_dir(pkg).map_err(|e| format!("cannot list {PKG_DIR}: {e}"))?;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let ours = is_hashed(&name, "engage_runtime.", ".js")
-            || is_hashed(&name, "engage_runtime_bg.", ".wasm");
-        if ours && name != js && name != wasm {
+        let base = name.strip_suffix(".gz").unwrap_or(&name);
+        let ours = is_hashed(base, "engage_runtime.", ".js")
+            || is_hashed(base, "engage_runtime_bg.", ".wasm");
+        if ours && base != js && base != wasm {
             fs::remove_file(entry.path())
                 .map_err(|e| format!("cannot remove old {PKG_DIR}/{name}: {e}"))?;
         }
