@@ -17,13 +17,24 @@ const NOW: i64 = 1_795_000_000_000;
 /// paths, a handful of audiences); otherwise every campaign's patterns and audiences are its own
 /// (the worst case for the engine's per-decision memo of shared rules).
 pub fn document(n: usize, shared: bool) -> String {
-    let (paths, sections, carts) = if shared { (50, 20, 5) } else { (usize::MAX, usize::MAX, usize::MAX) };
+    let (paths, sections, carts) = if shared {
+        (50, 20, 5)
+    } else {
+        (usize::MAX, usize::MAX, usize::MAX)
+    };
     let mut campaigns = Vec::with_capacity(n);
     for i in 0..n {
         let audience = match i % 4 {
-            0 => r#""audience":{"cart.total":{"$gte":50},"country":{"$in":["GB","IE"]}},"#.to_owned(),
-            1 => r#""audience":{"$or":[{"returning":true},{"utm_source":{"$regex":"^news"}}]},"#.to_owned(),
-            2 => format!(r#""audience":{{"visits":{{"$gt":{}}},"cart.total":{{"$gte":{}}}}},"#, i % 5, i % carts),
+            0 => {
+                r#""audience":{"cart.total":{"$gte":50},"country":{"$in":["GB","IE"]}},"#.to_owned()
+            }
+            1 => r#""audience":{"$or":[{"returning":true},{"utm_source":{"$regex":"^news"}}]},"#
+                .to_owned(),
+            2 => format!(
+                r#""audience":{{"visits":{{"$gt":{}}},"cart.total":{{"$gte":{}}}}},"#,
+                i % 5,
+                i % carts
+            ),
             _ => String::new(),
         };
         let timeframe = if i % 5 == 0 {
@@ -31,7 +42,11 @@ pub fn document(n: usize, shared: bool) -> String {
         } else {
             ""
         };
-        let bh = if i % 7 == 0 { r#""business_hours_only":true,"# } else { "" };
+        let bh = if i % 7 == 0 {
+            r#""business_hours_only":true,"#
+        } else {
+            ""
+        };
         let creative = r#""creative":{"online":{"title":"Questions?","message":"Our team is <b>online</b>","cta":"Chat"},"busy":{"title":"Busy"},"offline":{"title":"Away"}}"#;
         let e1 = format!(
             r#"{{"id":"c{i}-tab","kind":"conversation","format":"sticky","zone":"{}","skill":"sales",
@@ -84,8 +99,14 @@ fn decision_over(c: &mut Criterion, group: &str, shared: bool) {
         Err(e) => panic!("benchmark document invalid: {e:?}"),
     };
     let regex = NativeRegex::new();
-    let ctx = Context { bundle: &bundle, regex: &regex };
-    let mut visit = Visit::new(Profile { id: "visitor-1".into(), ..Profile::default() });
+    let ctx = Context {
+        bundle: &bundle,
+        regex: &regex,
+    };
+    let mut visit = Visit::new(Profile {
+        id: "visitor-1".into(),
+        ..Profile::default()
+    });
     let mut attrs = serde_json::Map::new();
     attrs.insert("cart".into(), serde_json::json!({"total": 80}));
     visit.apply(&ctx, NOW, Input::Attributes(attrs), false);

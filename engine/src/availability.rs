@@ -57,9 +57,14 @@ impl SkillAvailability {
 /// Every skill's availability. A skill the feed never mentioned is offline.
 pub type Availability = BTreeMap<String, SkillAvailability>;
 
-/// The state of a conversation engagement over chat. `None` for engagements whose display does
-/// not depend on agents (content; messaging is asynchronous but still reports the agents' state).
-pub fn engagement_state(bundle: &Bundle, e: &BundleEngagement, availability: &Availability) -> State {
+/// The state an engagement would be shown in now: `content` for content engagements, else from
+/// its skill's availability (or all skills' when it names none). Messaging engagements get the
+/// agents' state too, though it never keeps them off the page.
+pub fn engagement_state(
+    bundle: &Bundle,
+    e: &BundleEngagement,
+    availability: &Availability,
+) -> State {
     if e.kind == crate::model::Kind::Content {
         return State::Content;
     }

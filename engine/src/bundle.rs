@@ -5,12 +5,12 @@
 //! patterns become matcher programs, messages become safe node trees. Fields the runtime does not
 //! need (names, descriptions, offsite survey URLs) are left out.
 
+use crate::availability::State;
 use crate::html::Node;
 use crate::model::{
-    Channel, EngagedRule, Format, Kind, Offsite, PageField, PerKind, Sender, Source, Style, WindowMode,
-    Zone,
+    Channel, EngagedRule, Format, Kind, Offsite, PageField, PerKind, Sender, Source, Style,
+    WindowMode, Zone,
 };
-use crate::availability::State;
 use crate::urlmatch::CompiledMatcher;
 use crate::Millis;
 use serde::{Deserialize, Serialize};

@@ -6,7 +6,7 @@
 //! Deterministic: the same document, options and `now` give the same bytes.
 
 use crate::bundle::{
-    Bundle, BundleCampaign, BundleEngagement, BundleSettings, BundleSkill, BehaviorProgram,
+    BehaviorProgram, Bundle, BundleCampaign, BundleEngagement, BundleSettings, BundleSkill,
     CompiledCreative, CreativeProgram, EntryPointProgram, PageTest, Schedule, BUNDLE_FORMAT,
     FOREVER,
 };
@@ -204,14 +204,23 @@ impl<'d> Compiler<'d> {
         };
         let start = instant(&tf.start, "start")?.unwrap_or(-FOREVER);
         let end = instant(&tf.end, "end")?.unwrap_or(FOREVER);
-        let mut schedule = Schedule(if start < end { vec![[start, end]] } else { vec![] });
+        let mut schedule = Schedule(if start < end {
+            vec![[start, end]]
+        } else {
+            vec![]
+        });
         if let Some(w) = &tf.weekly {
             let windows = self.resolve_schedule(w, &format!("{path}.timeframe.weekly"))?;
             schedule = intersect(&schedule, &self.weekly(&windows, false));
         }
         let audience = match &c.audience {
             None => None,
-            Some(a) => Some(resolve(a, &self.doc.library.audiences, &format!("{path}.audience"), "audience")?),
+            Some(a) => Some(resolve(
+                a,
+                &self.doc.library.audiences,
+                &format!("{path}.audience"),
+                "audience",
+            )?),
         };
         let mut engagements = Vec::with_capacity(c.engagements.len());
         for (i, e) in c.engagements.iter().enumerate() {
@@ -235,13 +244,23 @@ impl<'d> Compiler<'d> {
         let lib = &self.doc.library;
         let entry = match &e.entry_point {
             None => EntryPoint::default(),
-            Some(r) => resolve(r, &lib.entry_points, &format!("{path}.entry_point"), "entry point")?,
+            Some(r) => resolve(
+                r,
+                &lib.entry_points,
+                &format!("{path}.entry_point"),
+                "entry point",
+            )?,
         };
         let behavior = match &e.behavior {
             None => Behavior::default(),
             Some(r) => resolve(r, &lib.behaviors, &format!("{path}.behavior"), "behavior")?,
         };
-        let creative = resolve(&e.creative, &lib.creatives, &format!("{path}.creative"), "creative")?;
+        let creative = resolve(
+            &e.creative,
+            &lib.creatives,
+            &format!("{path}.creative"),
+            "creative",
+        )?;
         let web = e.source == Source::Web;
         let zone = match (web, e.format, &e.zone) {
             (false, _, _) => None,
@@ -316,7 +335,8 @@ fn resolve<T: Clone>(
 
 fn page_test(m: &PageMatcher, path: &str) -> Result<PageTest, Vec<Problem>> {
     let (field, matcher) = m.split();
-    let matcher = urlmatch::compile(field, &matcher).map_err(|msg| problem(path.to_owned(), msg))?;
+    let matcher =
+        urlmatch::compile(field, &matcher).map_err(|msg| problem(path.to_owned(), msg))?;
     Ok(PageTest { field, matcher })
 }
 
@@ -324,7 +344,11 @@ impl Compiler<'_> {
     fn tests(&self, list: &[PageMatcher], path: &str) -> Result<Vec<u32>, Vec<Problem>> {
         list.iter()
             .enumerate()
-            .map(|(i, m)| Ok(self.page_tests.intern(page_test(m, &format!("{path}[{i}]"))?)))
+            .map(|(i, m)| {
+                Ok(self
+                    .page_tests
+                    .intern(page_test(m, &format!("{path}[{i}]"))?))
+            })
             .collect()
     }
 }
@@ -402,15 +426,19 @@ mod tests {
 
     #[test]
     fn same_document_same_bytes() {
-        let a = compile_text(DOC, CompileOptions::at(now())).map(|c| serde_json::to_vec(&c.bundle).ok());
-        let b = compile_text(DOC, CompileOptions::at(now())).map(|c| serde_json::to_vec(&c.bundle).ok());
+        let a = compile_text(DOC, CompileOptions::at(now()))
+            .map(|c| serde_json::to_vec(&c.bundle).ok());
+        let b = compile_text(DOC, CompileOptions::at(now()))
+            .map(|c| serde_json::to_vec(&c.bundle).ok());
         assert!(matches!(&a, Ok(Some(_))), "{a:?}");
         assert_eq!(a.ok(), b.ok());
     }
 
     #[test]
     fn resolves_sanitizes_and_shares() {
-        let b = compile_text(DOC, CompileOptions::at(now())).map(|c| c.bundle).expect("compiles");
+        let b = compile_text(DOC, CompileOptions::at(now()))
+            .map(|c| c.bundle)
+            .expect("compiles");
         // The library audience and the identical inline one share one table entry; so do the
         // library entry point and the identical inline page test.
         assert_eq!(b.audiences, vec![serde_json::json!({"country": "GB"})]);
@@ -420,9 +448,17 @@ mod tests {
         let tab = &b.campaigns[0].engagements[0];
         assert_eq!(tab.zone, Some(Zone::Right), "sticky defaults to the right");
         assert_eq!(tab.channel, Some(Channel::Chat));
-        let msg = &tab.creative.online.as_ref().expect("online creative").message;
+        let msg = &tab
+            .creative
+            .online
+            .as_ref()
+            .expect("online creative")
+            .message;
         let json = serde_json::to_string(msg).unwrap_or_default();
-        assert!(!json.contains("script") && !json.contains("javascript"), "{json}");
+        assert!(
+            !json.contains("script") && !json.contains("javascript"),
+            "{json}"
+        );
         assert!(matches!(&msg[0], Node::Element { c, .. } if c == &vec![Node::Text("Hi".into())]));
         let ov = &b.campaigns[1].engagements[0];
         assert_eq!(ov.zone, Some(Zone::Proactive));
@@ -433,7 +469,9 @@ mod tests {
 
     #[test]
     fn weekly_schedules_are_utc_intervals_within_the_horizon() {
-        let b = compile_text(DOC, CompileOptions::at(now())).map(|c| c.bundle).expect("compiles");
+        let b = compile_text(DOC, CompileOptions::at(now()))
+            .map(|c| c.bundle)
+            .expect("compiles");
         assert_eq!(b.valid_until, now() + 35 * DAY_MS);
         let s = &b.campaigns[1].schedule;
         // Saturday 21 November 2026, 10:00–12:00 London (GMT).
@@ -448,7 +486,14 @@ mod tests {
     #[test]
     fn invalid_documents_do_not_compile() {
         let bad = DOC.replace("\"ref\": \"shop\"", "\"ref\": \"shopp\"");
-        let errors = compile_text(&bad, CompileOptions::at(now())).err().unwrap_or_default();
-        assert!(errors.iter().any(|p| p.path.starts_with("campaigns[0].engagements[0].entry_point")), "{errors:?}");
+        let errors = compile_text(&bad, CompileOptions::at(now()))
+            .err()
+            .unwrap_or_default();
+        assert!(
+            errors.iter().any(|p| p
+                .path
+                .starts_with("campaigns[0].engagements[0].entry_point")),
+            "{errors:?}"
+        );
     }
 }

@@ -383,7 +383,10 @@ impl Format {
     /// Overlays, toasters and peeling corners: they interrupt, so they share the `proactive`
     /// zone and count against `displays_per_visit`.
     pub fn is_proactive(self) -> bool {
-        matches!(self, Format::Overlay | Format::Toaster | Format::PeelingCorner)
+        matches!(
+            self,
+            Format::Overlay | Format::Toaster | Format::PeelingCorner
+        )
     }
 
     pub fn is_embedded(self) -> bool {
@@ -733,7 +736,10 @@ mod tests {
         let r: OrRef<EntryPoint> =
             serde_json::from_str(r#"{"include":[{"contains":"/shop"}]}"#).unwrap();
         assert!(matches!(r, OrRef::Inline(_)));
-        assert_eq!(serde_json::to_string(&OrRef::<EntryPoint>::Ref("x".into())).unwrap(), r#"{"ref":"x"}"#);
+        assert_eq!(
+            serde_json::to_string(&OrRef::<EntryPoint>::Ref("x".into())).unwrap(),
+            r#"{"ref":"x"}"#
+        );
     }
 
     #[test]

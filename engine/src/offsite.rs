@@ -48,7 +48,12 @@ pub fn decide(
     if now >= bundle.valid_until || !c.schedule.contains(now) {
         return survey(Reason::Timeframe);
     }
-    if c.business_hours_only && !bundle.business_hours.as_ref().is_some_and(|h| h.contains(now)) {
+    if c.business_hours_only
+        && !bundle
+            .business_hours
+            .as_ref()
+            .is_some_and(|h| h.contains(now))
+    {
         return survey(Reason::BusinessHours);
     }
     if let Some(cond) = bundle.audience(c) {
@@ -64,7 +69,10 @@ pub fn decide(
     }
 }
 
-fn find_offsite<'b>(bundle: &'b Bundle, id: &str) -> Option<(&'b BundleCampaign, &'b BundleEngagement)> {
+fn find_offsite<'b>(
+    bundle: &'b Bundle,
+    id: &str,
+) -> Option<(&'b BundleCampaign, &'b BundleEngagement)> {
     bundle.campaigns.iter().find_map(|c| {
         c.engagements
             .iter()
@@ -124,8 +132,17 @@ mod tests {
 
     #[test]
     fn adds_query_params() {
-        assert_eq!(with_query_param("https://a.example/x", "engage_open", "e"), "https://a.example/x?engage_open=e");
-        assert_eq!(with_query_param("https://a.example/x?a=1#top", "engage_open", "e"), "https://a.example/x?a=1&engage_open=e#top");
-        assert_eq!(with_query_param("https://a.example/x?", "k", "v"), "https://a.example/x?k=v");
+        assert_eq!(
+            with_query_param("https://a.example/x", "engage_open", "e"),
+            "https://a.example/x?engage_open=e"
+        );
+        assert_eq!(
+            with_query_param("https://a.example/x?a=1#top", "engage_open", "e"),
+            "https://a.example/x?a=1&engage_open=e#top"
+        );
+        assert_eq!(
+            with_query_param("https://a.example/x?", "k", "v"),
+            "https://a.example/x?k=v"
+        );
     }
 }

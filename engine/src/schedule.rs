@@ -30,12 +30,15 @@ pub fn parse_hhmm(s: &str) -> Result<u32, String> {
 pub fn parse_instant(s: &str) -> Result<Millis, String> {
     DateTime::parse_from_rfc3339(s)
         .map(|t| t.timestamp_millis())
-        .map_err(|e| format!("\"{s}\" is not an RFC 3339 date-time ({e}), e.g. 2026-06-01T00:00:00+01:00"))
+        .map_err(|e| {
+            format!("\"{s}\" is not an RFC 3339 date-time ({e}), e.g. 2026-06-01T00:00:00+01:00")
+        })
 }
 
 /// `YYYY-MM-DD`.
 pub fn parse_date(s: &str) -> Result<NaiveDate, String> {
-    NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| format!("\"{s}\" is not a date (YYYY-MM-DD)"))
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .map_err(|_| format!("\"{s}\" is not a date (YYYY-MM-DD)"))
 }
 
 /// An IANA time-zone name.
@@ -55,8 +58,8 @@ pub fn format_instant(t: Millis) -> String {
 /// The UTC instant of a local date and minute of day. In a spring-forward gap the first valid
 /// instant after it is taken; in a fall-back overlap, the earlier one.
 fn local_to_utc(tz: Tz, date: NaiveDate, minute: u32) -> Millis {
-    let naive: NaiveDateTime = date.and_hms_opt(0, 0, 0).unwrap_or_default()
-        + Duration::minutes(i64::from(minute));
+    let naive: NaiveDateTime =
+        date.and_hms_opt(0, 0, 0).unwrap_or_default() + Duration::minutes(i64::from(minute));
     let mut probe = naive;
     for _ in 0..180 {
         match tz.from_local_datetime(&probe) {
@@ -104,9 +107,15 @@ pub fn expand_weekly(
         let Some(date) = start_date.checked_add_days(chrono::Days::new(offset as u64)) else {
             break;
         };
-        let spans = match occasions.iter().find(|o| parse_date(&o.date).ok() == Some(date)) {
+        let spans = match occasions
+            .iter()
+            .find(|o| parse_date(&o.date).ok() == Some(date))
+        {
             Some(o) if o.closed => Vec::new(),
-            Some(o) => match (o.from.as_deref().map(parse_hhmm), o.to.as_deref().map(parse_hhmm)) {
+            Some(o) => match (
+                o.from.as_deref().map(parse_hhmm),
+                o.to.as_deref().map(parse_hhmm),
+            ) {
                 (Some(Ok(f)), Some(Ok(t))) => vec![(f, if t <= f { t + 1440 } else { t })],
                 _ => Vec::new(),
             },
@@ -183,9 +192,14 @@ mod tests {
         assert!(parse_hhmm("9:30").is_err());
         assert!(parse_hhmm("09:60").is_err());
         assert!(parse_timezone("Europe/London").is_ok());
-        assert!(parse_timezone("Europe/Lundon").unwrap_err().contains("IANA"));
+        assert!(parse_timezone("Europe/Lundon")
+            .unwrap_err()
+            .contains("IANA"));
         assert!(parse_instant("2026-06-01").is_err());
-        assert_eq!(format_instant(t("2026-06-01T00:00:00+01:00")), "2026-05-31T23:00:00Z");
+        assert_eq!(
+            format_instant(t("2026-06-01T00:00:00+01:00")),
+            "2026-05-31T23:00:00Z"
+        );
     }
 
     #[test]
@@ -197,7 +211,13 @@ mod tests {
             to: "17:30".into(),
         }];
         // Week of 2026-03-23 (GMT) and of 2026-03-30 (BST from 29 March).
-        let s = expand_weekly(tz, &w, &[], t("2026-03-23T00:00:00Z"), t("2026-04-04T00:00:00Z"));
+        let s = expand_weekly(
+            tz,
+            &w,
+            &[],
+            t("2026-03-23T00:00:00Z"),
+            t("2026-04-04T00:00:00Z"),
+        );
         assert!(s.contains(t("2026-03-23T09:00:00Z")));
         assert!(!s.contains(t("2026-03-23T17:30:00Z")));
         assert!(s.contains(t("2026-03-30T08:00:00Z"))); // 09:00 BST
@@ -221,7 +241,13 @@ mod tests {
             to: None,
             name: None,
         }];
-        let s = expand_weekly(tz, &w, &occasions, t("2026-12-01T00:00:00Z"), t("2027-01-01T00:00:00Z"));
+        let s = expand_weekly(
+            tz,
+            &w,
+            &occasions,
+            t("2026-12-01T00:00:00Z"),
+            t("2027-01-01T00:00:00Z"),
+        );
         assert!(s.contains(t("2026-12-05T01:00:00Z"))); // Friday 4th 22:00 → Saturday 02:00
         assert!(!s.contains(t("2026-12-25T23:00:00Z"))); // Christmas Friday closed
         let occasions = vec![SpecialOccasion {
@@ -231,8 +257,17 @@ mod tests {
             to: Some("13:00".into()),
             name: None,
         }];
-        let s = expand_weekly(tz, &[], &occasions, t("2026-12-01T00:00:00Z"), t("2027-01-01T00:00:00Z"));
-        assert_eq!(s.0, vec![[t("2026-12-24T09:00:00Z"), t("2026-12-24T13:00:00Z")]]);
+        let s = expand_weekly(
+            tz,
+            &[],
+            &occasions,
+            t("2026-12-01T00:00:00Z"),
+            t("2027-01-01T00:00:00Z"),
+        );
+        assert_eq!(
+            s.0,
+            vec![[t("2026-12-24T09:00:00Z"), t("2026-12-24T13:00:00Z")]]
+        );
     }
 
     #[test]

@@ -7,7 +7,9 @@ use crate::availability::Availability;
 use crate::bundle::Bundle;
 use crate::regexp::RegexEngine;
 use crate::schedule::{format_instant, parse_instant};
-use crate::visit::{Context, Device, Event, Goal, Input, Outcome, PageView, Profile, Shown, TraceEntry, Visit};
+use crate::visit::{
+    Context, Device, Event, Goal, Input, Outcome, PageView, Profile, Shown, TraceEntry, Visit,
+};
 use crate::Millis;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -78,7 +80,11 @@ pub struct StepResult {
 }
 
 /// Runs `script` over `bundle`. Errors name the step and the problem.
-pub fn run(bundle: &Bundle, script: &Script, regex: &dyn RegexEngine) -> Result<Vec<StepResult>, String> {
+pub fn run(
+    bundle: &Bundle,
+    script: &Script,
+    regex: &dyn RegexEngine,
+) -> Result<Vec<StepResult>, String> {
     if script.steps.len() > MAX_STEPS {
         return Err(format!("steps: at most {MAX_STEPS} steps"));
     }
@@ -104,7 +110,9 @@ pub fn run(bundle: &Bundle, script: &Script, regex: &dyn RegexEngine) -> Result<
         let input = match step {
             Step::Wait(secs) => {
                 if *secs > MAX_WAIT_SECONDS {
-                    return Err(format!("steps[{i}].wait: at most {MAX_WAIT_SECONDS} seconds"));
+                    return Err(format!(
+                        "steps[{i}].wait: at most {MAX_WAIT_SECONDS} seconds"
+                    ));
                 }
                 let target = now + (*secs as i64) * 1000;
                 // Fire every timer that falls due on the way, as the runtime would.

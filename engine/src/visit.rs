@@ -7,11 +7,11 @@
 
 use crate::availability::{engagement_state, Availability, SkillAvailability, State};
 use crate::bundle::{Bundle, BundleCampaign, BundleEngagement, PageTest};
-use crate::urlmatch::Subject;
 use crate::condition::eval_condition;
 use crate::hash::in_control;
 use crate::model::{EngagedState, Kind, PageField, PerKind, Source, Zone};
 use crate::regexp::RegexEngine;
+use crate::urlmatch::Subject;
 use crate::Millis;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -161,26 +161,42 @@ impl Reason {
 enum Detail {
     CampaignDisabled,
     EngagementDisabled,
-    OutsideTimeframe { next: Option<Millis> },
-    Closed { next: Option<Millis> },
+    OutsideTimeframe {
+        next: Option<Millis>,
+    },
+    Closed {
+        next: Option<Millis>,
+    },
     NoBusinessHours,
-    Control { site: bool, bucket_percent: f64 },
+    Control {
+        site: bool,
+        bucket_percent: f64,
+    },
     AudienceNotMet,
     NotAuthenticated,
     NoEntryMatch,
     Excluded(usize),
-    Below { what: Measure, have: u32, need: u32 },
+    Below {
+        what: Measure,
+        have: u32,
+        need: u32,
+    },
     NotVisited,
     ReferrerNotMatched,
     ExitIntent(bool),
     EngagedNot,
     DeclinedThisVisit,
     AcceptedThisVisit,
-    Cap { kind: Kind, cap: u32 },
+    Cap {
+        kind: Kind,
+        cap: u32,
+    },
     AfterDecline(Kind),
     NoCreative(State),
     /// The zone is held by `self.displayed[holder]`.
-    ZoneShows { holder: usize },
+    ZoneShows {
+        holder: usize,
+    },
     NoElement,
     OffsiteLink,
 }
@@ -229,7 +245,10 @@ impl Detail {
                 None => "outside business hours".into(),
             },
             Detail::NoBusinessHours => "the site has no business hours".into(),
-            Detail::Control { site, bucket_percent } => format!(
+            Detail::Control {
+                site,
+                bucket_percent,
+            } => format!(
                 "visitor is in the {} control group (bucket {:.2}%)",
                 if *site { "site" } else { "campaign" },
                 bucket_percent
@@ -244,20 +263,30 @@ impl Detail {
             Detail::ExitIntent(true) => "waiting for exit intent".into(),
             Detail::ExitIntent(false) => "visitor already showed exit intent".into(),
             Detail::EngagedNot => match &e.behavior.engaged {
-                Some(rule) => format!("engagement {} not {}", rule.engagement, engaged_str(rule.state)),
+                Some(rule) => format!(
+                    "engagement {} not {}",
+                    rule.engagement,
+                    engaged_str(rule.state)
+                ),
                 None => "engaged rule not met".into(),
             },
             Detail::DeclinedThisVisit => "declined earlier this visit".into(),
             Detail::AcceptedThisVisit => "accepted earlier this visit".into(),
             Detail::Cap { kind, cap } => {
-                format!("{cap} proactive {} display(s) this visit already", kind_str(*kind))
+                format!(
+                    "{cap} proactive {} display(s) this visit already",
+                    kind_str(*kind)
+                )
             }
             Detail::AfterDecline(kind) => format!(
                 "a proactive {} engagement was declined this visit",
                 kind_str(*kind)
             ),
             Detail::NoCreative(state) => {
-                format!("agents are {} and there is no creative for it", state.as_str())
+                format!(
+                    "agents are {} and there is no creative for it",
+                    state.as_str()
+                )
             }
             Detail::ZoneShows { holder } => match displayed.get(*holder) {
                 Some(d) => format!("zone {} shows {}", d.zone, d.engagement),
@@ -556,7 +585,10 @@ impl Visit {
         if let Some(r) = &self.referrer {
             a.insert("referrer".into(), Value::from(r.as_str()));
         }
-        for (name, v) in ["utm_source", "utm_medium", "utm_campaign"].iter().zip(&self.utm) {
+        for (name, v) in ["utm_source", "utm_medium", "utm_campaign"]
+            .iter()
+            .zip(&self.utm)
+        {
             if let Some(v) = v {
                 a.insert((*name).into(), Value::from(v.as_str()));
             }
@@ -583,7 +615,9 @@ impl Visit {
             Input::Attributes(a) => deep_merge(&mut self.attributes, a),
             Input::Accept(id) => self.accept(ctx.bundle, now, &id, &mut out.events),
             Input::Decline(id) => self.decline(ctx.bundle, now, &id, &mut out.events),
-            Input::Availability(a) => self.availability_changed(ctx.bundle, now, a, &mut out.events),
+            Input::Availability(a) => {
+                self.availability_changed(ctx.bundle, now, a, &mut out.events)
+            }
             Input::Goal(g) => out.events.push(Event {
                 name: Some(g.name),
                 value: g.value,
@@ -724,7 +758,9 @@ impl Visit {
     /// this visit; buttons, sticky tabs and banners stay. An engagement that is not displayed
     /// (e.g. opened by an offsite link's `engage_open`) is accepted all the same.
     fn accept(&mut self, bundle: &Bundle, now: Millis, id: &str, events: &mut Vec<Event>) {
-        let Some((c, e)) = find(bundle, id) else { return };
+        let Some((c, e)) = find(bundle, id) else {
+            return;
+        };
         let pos = self.displayed.iter().position(|d| d.engagement == id);
         let d = match pos {
             Some(i) if e.is_proactive() => self.displayed.remove(i),
@@ -993,7 +1029,8 @@ impl Visit {
                     Reason::Behavior,
                     Detail::Below {
                         what,
-                        have: (now.saturating_sub(since).max(0) / 1000).min(i64::from(u32::MAX)) as u32,
+                        have: (now.saturating_sub(since).max(0) / 1000).min(i64::from(u32::MAX))
+                            as u32,
                         need,
                     },
                 ));
@@ -1372,7 +1409,10 @@ mod tests {
     #[test]
     fn query_params_and_merge() {
         assert_eq!(
-            query_param("https://a.example/x?utm_source=news+letter&b=1#h", "utm_source"),
+            query_param(
+                "https://a.example/x?utm_source=news+letter&b=1#h",
+                "utm_source"
+            ),
             Some("news letter".into())
         );
         assert_eq!(query_param("https://a.example/x?b=1", "utm_source"), None);
@@ -1385,7 +1425,10 @@ mod tests {
             .cloned()
             .unwrap();
         deep_merge(&mut a, b);
-        assert_eq!(Value::Object(a), serde_json::json!({"cart": {"total": 5, "items": 2}}));
+        assert_eq!(
+            Value::Object(a),
+            serde_json::json!({"cart": {"total": 5, "items": 2}})
+        );
     }
 
     #[test]

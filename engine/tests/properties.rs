@@ -47,15 +47,25 @@ fn document(p: &Params) -> String {
         )
     };
     let content = |id: &str, fmt: &str, extra: &str| {
-        format!(r#"{{"id":"{id}","kind":"content","format":"{fmt}"{extra},"creative":{{"content":{{"title":"C","url":"https://a.example/c"}}}}}}"#)
+        format!(
+            r#"{{"id":"{id}","kind":"content","format":"{fmt}"{extra},"creative":{{"content":{{"title":"C","url":"https://a.example/c"}}}}}}"#
+        )
     };
     let engagements = [
         e("ov1", "overlay", r#","behavior":{"time_on_page":5}"#),
         e("ov2", "toaster", ""),
         content("ct1", "peeling_corner", r#","behavior":{"pages_viewed":2}"#),
-        e("tab", "sticky", r#","entry_point":{"include":[{"contains":"/shop"}]}"#),
+        e(
+            "tab",
+            "sticky",
+            r#","entry_point":{"include":[{"contains":"/shop"}]}"#,
+        ),
         content("bn", "banner", r#","zone":{"embedded":"slot"}"#),
-        e("btn", "button", r#","zone":{"embedded":"slot"},"refresh_seconds":30"#),
+        e(
+            "btn",
+            "button",
+            r#","zone":{"embedded":"slot"},"refresh_seconds":30"#,
+        ),
     ];
     let campaigns: Vec<String> = engagements
         .iter()
@@ -105,14 +115,26 @@ const PROACTIVE: [&str; 3] = ["ov1", "ov2", "ct1"];
 
 fn run(bundle: &Bundle, visitor: &str, steps: &[Step]) -> Vec<Outcome> {
     let regex = NativeRegex::new();
-    let ctx = Context { bundle, regex: &regex };
-    let mut visit = Visit::new(Profile { id: visitor.to_owned(), ..Profile::default() });
+    let ctx = Context {
+        bundle,
+        regex: &regex,
+    };
+    let mut visit = Visit::new(Profile {
+        id: visitor.to_owned(),
+        ..Profile::default()
+    });
     let mut now = NOW;
     let mut outs = Vec::new();
     for s in steps {
         let input = match s {
             Step::Page(n) => Input::Page(PageView {
-                url: ["https://a.example/", "https://a.example/shop/x", "https://a.example/b", "https://a.example/shop/y"][*n as usize].into(),
+                url: [
+                    "https://a.example/",
+                    "https://a.example/shop/x",
+                    "https://a.example/b",
+                    "https://a.example/shop/y",
+                ][*n as usize]
+                    .into(),
                 ..PageView::default()
             }),
             Step::Wait(secs) => {
@@ -123,7 +145,14 @@ fn run(bundle: &Bundle, visitor: &str, steps: &[Step]) -> Vec<Outcome> {
             Step::Accept(i) => Input::Accept(IDS[*i as usize].into()),
             Step::Agents(n) => {
                 let mut a = Availability::new();
-                a.insert("sales".into(), SkillAvailability { agents_online: u32::from(*n), agents_with_capacity: u32::from(*n) / 2, expected_wait_seconds: 10 });
+                a.insert(
+                    "sales".into(),
+                    SkillAvailability {
+                        agents_online: u32::from(*n),
+                        agents_with_capacity: u32::from(*n) / 2,
+                        expected_wait_seconds: 10,
+                    },
+                );
                 Input::Availability(a)
             }
         };

@@ -43,11 +43,33 @@ struct Expect {
 
 /// Every reason the trace can give and the other rules of SPEC §4.
 const MUST_COVER: &[&str] = &[
-    "disabled", "timeframe", "business_hours", "control_group", "audience", "entry_point",
-    "behavior", "declined", "display_cap", "after_decline", "availability", "zone_taken",
-    "no_zone_element", "offsite", "accepted", "priority", "tie_break", "zone_kept",
-    "button_refresh", "visit_idle", "messaging", "max_wait", "ignore_max_wait", "site_control",
-    "special_occasions", "next_wake", "library",
+    "disabled",
+    "timeframe",
+    "business_hours",
+    "control_group",
+    "audience",
+    "entry_point",
+    "behavior",
+    "declined",
+    "display_cap",
+    "after_decline",
+    "availability",
+    "zone_taken",
+    "no_zone_element",
+    "offsite",
+    "accepted",
+    "priority",
+    "tie_break",
+    "zone_kept",
+    "button_refresh",
+    "visit_idle",
+    "messaging",
+    "max_wait",
+    "ignore_max_wait",
+    "site_control",
+    "special_occasions",
+    "next_wake",
+    "library",
 ];
 
 pub fn scenario_files() -> Vec<std::path::PathBuf> {
@@ -73,8 +95,15 @@ fn event_keys(r: &StepResult) -> Vec<String> {
         .events
         .iter()
         .map(|e| {
-            let kind = serde_json::to_value(e.kind).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-            let what = e.engagement.clone().or_else(|| e.name.clone()).unwrap_or_default();
+            let kind = serde_json::to_value(e.kind)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            let what = e
+                .engagement
+                .clone()
+                .or_else(|| e.name.clone())
+                .unwrap_or_default();
             format!("{kind}:{what}")
         })
         .collect();
@@ -99,23 +128,45 @@ fn check(path: &Path, failures: &mut Vec<String>, covered: &mut BTreeSet<String>
         Err(e) => return failures.push(format!("{}: script error: {e}", sc.name)),
     };
     if results.len() != sc.expect.len() {
-        failures.push(format!("{}: {} steps but {} expectations", sc.name, results.len(), sc.expect.len()));
+        failures.push(format!(
+            "{}: {} steps but {} expectations",
+            sc.name,
+            results.len(),
+            sc.expect.len()
+        ));
     }
     for (i, (r, x)) in results.iter().zip(&sc.expect).enumerate() {
         let at = format!("{} step {i} ({})", sc.name, r.at);
         let want: BTreeSet<String> = x.shown.iter().cloned().collect();
         let have = shown_keys(r);
         if want != have {
-            failures.push(format!("{at}: shown {have:?}, expected {want:?}\n  trace: {:?}", r.trace.iter().map(|t| (&t.engagement, t.reason.map(|r| r.as_str()), &t.detail)).collect::<Vec<_>>()));
+            failures.push(format!(
+                "{at}: shown {have:?}, expected {want:?}\n  trace: {:?}",
+                r.trace
+                    .iter()
+                    .map(|t| (&t.engagement, t.reason.map(|r| r.as_str()), &t.detail))
+                    .collect::<Vec<_>>()
+            ));
         }
         for (eng, reason) in &x.rejected {
-            let got = r.trace.iter().find(|t| &t.engagement == eng).and_then(|t| t.reason.map(|r| r.as_str()));
+            let got = r
+                .trace
+                .iter()
+                .find(|t| &t.engagement == eng)
+                .and_then(|t| t.reason.map(|r| r.as_str()));
             if got != Some(reason.as_str()) {
-                failures.push(format!("{at}: {eng} rejected for {got:?}, expected {reason}"));
+                failures.push(format!(
+                    "{at}: {eng} rejected for {got:?}, expected {reason}"
+                ));
             }
         }
         for (eng, fragment) in &x.detail {
-            let got = r.trace.iter().find(|t| &t.engagement == eng).and_then(|t| t.detail.clone()).unwrap_or_default();
+            let got = r
+                .trace
+                .iter()
+                .find(|t| &t.engagement == eng)
+                .and_then(|t| t.detail.clone())
+                .unwrap_or_default();
             if !got.contains(fragment.as_str()) {
                 failures.push(format!("{at}: {eng} detail {got:?} lacks {fragment:?}"));
             }
@@ -135,14 +186,26 @@ fn check(path: &Path, failures: &mut Vec<String>, covered: &mut BTreeSet<String>
 #[test]
 fn every_scenario_replays_as_expected() {
     let files = scenario_files();
-    assert!(files.len() >= 10, "expected the scenario files, found {}", files.len());
+    assert!(
+        files.len() >= 10,
+        "expected the scenario files, found {}",
+        files.len()
+    );
     let mut failures = Vec::new();
     let mut covered = BTreeSet::new();
     for f in &files {
         check(f, &mut failures, &mut covered);
     }
-    let missing: Vec<_> = MUST_COVER.iter().filter(|r| !covered.contains(**r)).collect();
+    let missing: Vec<_> = MUST_COVER
+        .iter()
+        .filter(|r| !covered.contains(**r))
+        .collect();
     assert!(missing.is_empty(), "rules without a scenario: {missing:?}");
-    assert!(failures.is_empty(), "{} failure(s):\n{}", failures.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} failure(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
     println!("{} scenarios replayed", files.len());
 }

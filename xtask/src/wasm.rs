@@ -108,8 +108,14 @@ fn publish(glue_path: &Path, wasm_path: &Path, snippets: &Path) -> Result {
     write(&pkg.join(&wasm_name), &wasm)?;
     write(&pkg.join(&js_name), glue.as_bytes())?;
     // Pre-compressed siblings: the server sends them as they are (no compression per request).
-    write(&pkg.join(format!("{wasm_name}.gz")), &crate::size::gzip(&wasm)?)?;
-    write(&pkg.join(format!("{js_name}.gz")), &crate::size::gzip(glue.as_bytes())?)?;
+    write(
+        &pkg.join(format!("{wasm_name}.gz")),
+        &crate::size::gzip(&wasm)?,
+    )?;
+    write(
+        &pkg.join(format!("{js_name}.gz")),
+        &crate::size::gzip(glue.as_bytes())?,
+    )?;
     copy_snippets(snippets, &pkg.join("snippets"))?;
     write_manifest(&pkg, &js_name, &wasm_name, rewritten)?;
     remove_stale(&pkg, &js_name, &wasm_name)?;
