@@ -1,0 +1,56 @@
+//! The engine's [`RegexEngine`] on top of JavaScript's `RegExp`, so no regex crate ships in the
+//! wasm. Compiled expressions are cached (bounded); an invalid pattern never matches.
+
+use engage_engine::RegexEngine;
+use std::cell::RefCell;
+use wasm_bindgen::prelude::*;
+
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = RegExp)]
+    type JsRe;
+    /// `new RegExp(pattern, flags)`, which throws on a bad pattern: caught, not propagated.
+    #[wasm_bindgen(constructor, catch, js_class = "RegExp")]
+    fn new(pattern: &str, flags: &str) -> Result<JsRe, JsValue>;
+    #[wasm_bindgen(method, js_class = "RegExp")]
+    fn test(this: &JsRe, text: &str) -> bool;
+}
+
+/// Distinct patterns kept compiled; beyond this the cache starts over.
+const CACHE_LIMIT: usize = 128;
+
+#[derive(Default)]
+pub struct JsRegex {
+    cache: RefCell<Vec<(String, bool, Option<JsRe>)>>,
+}
+
+impl JsRegex {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+impl RegexEngine for JsRegex {
+    fn is_match(&self, pattern: &str, case_insensitive: bool, text: &str) -> Option<bool> {
+        let mut cache = self.cache.try_borrow_mut().ok()?;
+        let pos = cache
+            .iter()
+            .position(|(p, ci, _)| *ci == case_insensitive && p == pattern);
+        let i = match pos {
+            Some(i) => i,
+            None => {
+                if cache.len() >= CACHE_LIMIT {
+                    cache.clear();
+                }
+                let flags = if case_insensitive { "i" } else { "" };
+                cache.push((
+                    pattern.into(),
+                    case_insensitive,
+                    JsRe::new(pattern, flags).ok(),
+                ));
+                cache.len() - 1
+            }
+        };
+        cache.get(i)?.2.as_ref().map(|re| re.test(text))
+    }
+}

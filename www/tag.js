@@ -1,0 +1,50 @@
+/*! engage tag loader: queues engage(...) calls, loads the wasm runtime, hands the queue over.
+ Never throws into the page; on any failure one console.warn and the page is left alone. */
+(function (w) {
+  var cur = w.engage, s = document.currentScript, src = s && s.src, q, warned, busy;
+  if (cur && cur.v) return; // a second copy of the tag: the first one runs the show
+  q = (cur && cur.q) || [];
+  function warn(e) {
+    if (!warned) {
+      warned = 1;
+      try { console.warn("engage: runtime not started:", e); } catch (x) {}
+    }
+  }
+  function stub() {
+    if (q.length < 200) q.push(arguments);
+    go();
+  }
+  stub.q = q;
+  stub.v = 1;
+  w.engage = stub;
+  function go() {
+    var o, i, server, base, m;
+    for (i = 0; i < q.length && !o; i++) if (q[i][0] == "init" && q[i][1]) o = q[i][1];
+    if (busy || !o) return;
+    busy = 1;
+    try {
+      server = String(o.server || (src ? new URL(src).origin : location.origin)).replace(/\/+$/, "");
+      base = server + "/pkg/";
+      m = /*__ENGAGE_MANIFEST__*/null;
+      (m ? Promise.resolve(m) : fetch(base + "manifest.json").then(function (r) {
+        if (!r.ok) throw r.status;
+        return r.json();
+      })).then(function (m) {
+        return import(base + m.js).then(function (g) {
+          return g.default({ module_or_path: base + m.wasm }).then(function () {
+            var live = function (c, a) {
+              try { g.command(String(c), a); } catch (e) { warn(e); }
+            };
+            live.v = 1;
+            live.q = [];
+            w.engage = live;
+            if (!g.start({ site: o.site, server: server, debug: !!o.debug }, q)) warn("bad init");
+          });
+        });
+      }).catch(warn);
+    } catch (e) {
+      warn(e);
+    }
+  }
+  go();
+})(window);
