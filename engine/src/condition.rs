@@ -103,7 +103,9 @@ fn array_index(segment: &str) -> Option<usize> {
         && segment.bytes().all(|b| b.is_ascii_digit())
         && (segment == "0" || !segment.starts_with('0'));
     if canonical {
-        segment.parse().ok()
+        segment.bytes().try_fold(0usize, |acc, b| {
+            acc.checked_mul(10)?.checked_add(usize::from(b - b'0'))
+        })
     } else {
         None
     }
@@ -231,14 +233,118 @@ fn str_to_number(s: &str) -> f64 {
         "-Infinity" => return f64::NEG_INFINITY,
         _ => {}
     }
-    // Rust would also accept "inf"/"nan"; JavaScript does not.
-    if !t
-        .bytes()
-        .all(|b| b.is_ascii_digit() || matches!(b, b'+' | b'-' | b'.' | b'e' | b'E'))
-    {
-        return f64::NAN;
+    parse_decimal(t).unwrap_or(f64::NAN)
+}
+
+/// A decimal number (`[+-]digits[.digits][(e|E)[+-]digits]`, at least one digit before or
+/// after the point). Hand-written rather than `str::parse::<f64>`, whose tables would weigh
+/// ~15 KB in the browser build. Exact for up to 19 significant digits and exponents within
+/// ±22 (one rounding); beyond that within a few units in the last place, which is plenty for
+/// comparing attribute values.
+fn parse_decimal(t: &str) -> Option<f64> {
+    let b = t.as_bytes();
+    let mut i = 0;
+    let negative = match b.first() {
+        Some(b'-') => {
+            i = 1;
+            true
+        }
+        Some(b'+') => {
+            i = 1;
+            false
+        }
+        _ => false,
+    };
+    let (mut mantissa, mut exp10, mut digits, mut significant) = (0u64, 0i32, 0usize, 0usize);
+    let mut digit = |d: u8, after_point: bool, mantissa: &mut u64, exp10: &mut i32| {
+        if significant < 19 {
+            *mantissa = *mantissa * 10 + u64::from(d);
+            if *mantissa > 0 {
+                significant += 1;
+            }
+            if after_point {
+                *exp10 -= 1;
+            }
+        } else if !after_point {
+            *exp10 += 1;
+        }
+    };
+    while i < b.len() && b[i].is_ascii_digit() {
+        digit(b[i] - b'0', false, &mut mantissa, &mut exp10);
+        digits += 1;
+        i += 1;
     }
-    t.parse().unwrap_or(f64::NAN)
+    if i < b.len() && b[i] == b'.' {
+        i += 1;
+        while i < b.len() && b[i].is_ascii_digit() {
+            digit(b[i] - b'0', true, &mut mantissa, &mut exp10);
+            digits += 1;
+            i += 1;
+        }
+    }
+    if digits == 0 {
+        return None;
+    }
+    if i < b.len() && (b[i] == b'e' || b[i] == b'E') {
+        i += 1;
+        let sign = match b.get(i) {
+            Some(b'-') => {
+                i += 1;
+                -1
+            }
+            Some(b'+') => {
+                i += 1;
+                1
+            }
+            _ => 1,
+        };
+        let start = i;
+        let mut e: i32 = 0;
+        while i < b.len() && b[i].is_ascii_digit() {
+            e = e.saturating_mul(10).saturating_add(i32::from(b[i] - b'0'));
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        exp10 = exp10.saturating_add(sign * e);
+    }
+    if i != b.len() {
+        return None;
+    }
+    let m = mantissa as f64;
+    let v = if mantissa == 0 {
+        0.0
+    } else if exp10 >= 0 {
+        m * pow10(exp10)
+    } else {
+        // Divide in steps so that tiny numbers do not go through an infinite 10^e.
+        let (mut v, mut e) = (m, -exp10);
+        while e > 300 {
+            v /= 1e300;
+            e -= 300;
+        }
+        v / pow10(e)
+    };
+    Some(if negative { -v } else { v })
+}
+
+/// 10^e for e ≥ 0 (exact up to 10^22), infinite beyond f64's range.
+fn pow10(e: i32) -> f64 {
+    if e > 400 {
+        return f64::INFINITY;
+    }
+    let mut result = 1.0;
+    let mut base = 10.0;
+    let mut e = e;
+    while e > 0 {
+        if e & 1 == 1 {
+            result *= base;
+        }
+        base *= base;
+        e >>= 1;
+    }
+    result
 }
 
 /// JavaScript truthiness.
@@ -356,13 +462,8 @@ fn with_version_text<R>(v: &Value, f: impl FnOnce(&str) -> R) -> R {
         Value::Number(n) => {
             use std::fmt::Write;
             let mut buf = NumText::new();
-            let ok = if let Some(i) = n.as_i64() {
-                write!(buf, "{i}")
-            } else if let Some(u) = n.as_u64() {
-                write!(buf, "{u}")
-            } else {
-                write!(buf, "{}", n.as_f64().unwrap_or(0.0))
-            };
+            // serde_json's own number printer: no second float formatter in the browser build.
+            let ok = write!(buf, "{n}");
             match (ok, buf.as_str()) {
                 (Ok(()), Some(s)) if !s.is_empty() => f(s),
                 _ => f("0"),
@@ -792,6 +893,41 @@ impl Checker<'_> {
                 let hint = suggestion(op, &OPERATORS);
                 self.problem(path.to_owned(), format!("unknown operator {op}{hint}"));
             }
+        }
+    }
+}
+
+#[cfg(test)]
+mod decimal_tests {
+    use super::parse_decimal;
+
+    #[test]
+    fn parses_like_rust_where_it_matters() {
+        for t in [
+            "0",
+            "1",
+            "-1",
+            "+2.5",
+            "10.",
+            ".5",
+            "1e3",
+            "1E-3",
+            "123456.789",
+            "0.1",
+            "3.14159",
+            "99999999999999999999",
+            "1.5e300",
+            "-0.0",
+            "007",
+            "2.2250738585072014e-308",
+        ] {
+            let want: f64 = t.parse().unwrap_or(f64::NAN);
+            let got = parse_decimal(t).unwrap_or(f64::NAN);
+            let close = (want - got).abs() <= want.abs() * 1e-15;
+            assert!(close, "{t}: {got} vs {want}");
+        }
+        for t in ["", ".", "e5", "1e", "1.2.3", "--1", "0x10", "1 2", "inf"] {
+            assert_eq!(parse_decimal(t), None, "{t}");
         }
     }
 }

@@ -16,6 +16,8 @@ use crate::Millis;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+mod stored;
+
 /// Bump when the stored shape changes; older states are discarded (a new visit starts).
 pub const VISIT_FORMAT: u32 = 1;
 
@@ -168,9 +170,10 @@ enum Detail {
         next: Option<Millis>,
     },
     NoBusinessHours,
+    /// `bucket`: the visitor's hash bucket in hundredths of a percent (0–9999).
     Control {
         site: bool,
-        bucket_percent: f64,
+        bucket: u32,
     },
     AudienceNotMet,
     NotAuthenticated,
@@ -245,13 +248,11 @@ impl Detail {
                 None => "outside business hours".into(),
             },
             Detail::NoBusinessHours => "the site has no business hours".into(),
-            Detail::Control {
-                site,
-                bucket_percent,
-            } => format!(
-                "visitor is in the {} control group (bucket {:.2}%)",
+            Detail::Control { site, bucket } => format!(
+                "visitor is in the {} control group (bucket {}.{:02}%)",
                 if *site { "site" } else { "campaign" },
-                bucket_percent
+                bucket / 100,
+                bucket % 100
             ),
             Detail::AudienceNotMet => "visitor attributes do not meet the audience".into(),
             Detail::NotAuthenticated => "shown to authenticated visitors only".into(),
@@ -829,6 +830,12 @@ impl Visit {
         }
     }
 
+    /// Merges site attributes without deciding (attributes pushed before the first page must not
+    /// produce a decision, and so phantom impressions, of their own).
+    pub fn merge_attributes(&mut self, attrs: Map<String, Value>) {
+        deep_merge(&mut self.attributes, attrs);
+    }
+
     /// Replaces the live availability wholesale (a fresh snapshot from the server).
     pub fn set_availability(&mut self, availability: Availability) {
         self.availability = availability;
@@ -990,13 +997,13 @@ impl Visit {
         if site_pct > 0.0 && in_control(&bundle.site, id, site_pct) {
             return Some(Detail::Control {
                 site: true,
-                bucket_percent: bucket_percent(&bundle.site, id),
+                bucket: bucket(&bundle.site, id),
             });
         }
         if c.control_group_percent > 0.0 && in_control(&c.id, id, c.control_group_percent) {
             return Some(Detail::Control {
                 site: false,
-                bucket_percent: bucket_percent(&c.id, id),
+                bucket: bucket(&c.id, id),
             });
         }
         None
@@ -1111,7 +1118,7 @@ impl Visit {
         let mut order: Vec<usize> = (0..verdicts.len())
             .filter(|&i| matches!(verdicts[i].result, Ok(Some(_))))
             .collect();
-        order.sort_by_key(|&i| {
+        order.sort_unstable_by_key(|&i| {
             let v = &verdicts[i];
             let c = &bundle.campaigns[v.ci];
             let state = match &v.result {
@@ -1318,8 +1325,9 @@ fn engaged_label(flags: u8) -> &'static str {
     }
 }
 
-fn bucket_percent(seed: &str, id: &str) -> f64 {
-    crate::hash::hash(seed, id, 2).unwrap_or(0.0) * 100.0
+/// Hash v2 buckets are multiples of 1/10000: as an integer, for printing without floats.
+fn bucket(seed: &str, id: &str) -> u32 {
+    (crate::hash::hash(seed, id, 2).unwrap_or(0.0) * 10_000.0).round() as u32
 }
 
 fn find<'b>(bundle: &'b Bundle, id: &str) -> Option<(&'b BundleCampaign, &'b BundleEngagement)> {
@@ -1352,7 +1360,7 @@ fn query_param(url: &str, name: &str) -> Option<String> {
 }
 
 /// Merges `update` into `into`: objects merge recursively, `null` removes a key.
-fn deep_merge(into: &mut Map<String, Value>, update: Map<String, Value>) {
+pub fn deep_merge(into: &mut Map<String, Value>, update: Map<String, Value>) {
     for (k, v) in update {
         match (into.get_mut(&k), v) {
             (_, Value::Null) => {
@@ -1429,6 +1437,75 @@ mod tests {
             Value::Object(a),
             serde_json::json!({"cart": {"total": 5, "items": 2}})
         );
+    }
+
+    #[test]
+    fn hand_written_stored_form_matches_serde() {
+        let bundle: Bundle = serde_json::from_value(serde_json::json!({
+            "format": 1, "site": "s", "compiled_at": 0, "valid_until": crate::bundle::FOREVER,
+            "settings": {"displays_per_visit": {"conversation": null, "content": null},
+                         "invite_after_decline": {"conversation": false, "content": true},
+                         "control_group_percent": 0.0, "visit_idle_minutes": 30},
+            "campaigns": [{"id": "c", "enabled": true, "priority": 0, "control_group_percent": 0.0,
+              "schedule": [[-crate::bundle::FOREVER, crate::bundle::FOREVER]], "business_hours_only": false,
+              "engagements": [{"id": "e", "enabled": true, "kind": "content", "source": "web",
+                 "format": "overlay", "zone": "proactive", "creative": {"content": {"title": "t"}}}]}]
+        }))
+        .expect("bundle");
+        let regex = NoRegex;
+        let ctx = Context {
+            bundle: &bundle,
+            regex: &regex,
+        };
+        let mut v = Visit::new(Profile {
+            id: "v1".into(),
+            language: Some("en".into()),
+            ..Profile::default()
+        });
+        let page = |u: &str| {
+            Input::Page(PageView {
+                url: u.into(),
+                title: Some("T".into()),
+                elements: Some(vec!["x".into()]),
+                ..PageView::default()
+            })
+        };
+        v.apply(
+            &ctx,
+            1000,
+            page("https://a.example/?utm_source=news"),
+            false,
+        );
+        v.apply(
+            &ctx,
+            2000,
+            Input::Attributes(
+                serde_json::json!({"cart": {"total": 5}})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default(),
+            ),
+            false,
+        );
+        v.apply(&ctx, 3000, Input::Decline("e".into()), false);
+        v.apply(&ctx, 4000, page("https://a.example/b"), false);
+        let serde_form = serde_json::to_value(&v).expect("serializes");
+        assert_eq!(v.to_value(), serde_form);
+        assert_eq!(Visit::from_value(&serde_form), Some(v.clone()));
+        assert_eq!(Visit::from_json(&v.to_json()), Some(v.clone()));
+        // Wrong types anywhere reset instead of failing.
+        let mut broken = serde_form.clone();
+        broken["d"] = serde_json::json!([{"c": 1}]);
+        assert_eq!(Visit::from_value(&broken), None);
+        assert_eq!(Visit::from_value(&serde_json::json!({"v": 1})), None);
+        assert_eq!(Visit::from_value(&serde_json::json!("x")), None);
+    }
+
+    struct NoRegex;
+    impl RegexEngine for NoRegex {
+        fn is_match(&self, _: &str, _: bool, _: &str) -> Option<bool> {
+            None
+        }
     }
 
     #[test]

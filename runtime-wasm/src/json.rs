@@ -4,7 +4,7 @@
 //! — serde's generated code per type and serde_json's text parser and printer would cost tens of
 //! kilobytes of the size budget.
 
-use engage_engine::visit::{Event, EventKind, Visit, VISIT_FORMAT};
+use engage_engine::visit::{Event, EventKind, Visit};
 use serde_json::{Map, Number, Value};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -85,19 +85,14 @@ pub fn object(v: Value) -> Option<Map<String, Value>> {
     }
 }
 
-/// The stored form of a visit (`Visit::to_json`'s shape).
+/// The stored form of a visit (the engine's hand-written `Visit::to_value`).
 pub fn store_visit(v: &Visit) -> String {
-    serde_json::to_value(v).map_or_else(|_| String::new(), |v| stringify(&v))
+    stringify(&v.to_value())
 }
 
-/// `Visit::from_json` over a parsed value: another format or a garbled state gives `None`.
+/// A stored visit: another format or a garbled state gives `None`.
 pub fn visit(v: Value) -> Option<Visit> {
-    let format = v.get("v")?.as_u64()?;
-    let n = v.get("n")?.as_u64()?;
-    if format != u64::from(VISIT_FORMAT) || n >= 1_000_000 {
-        return None;
-    }
-    serde_json::from_value(v).ok()
+    Visit::from_value(&v)
 }
 
 /// An engine event as the server takes it (the engine's `Event` serialization).

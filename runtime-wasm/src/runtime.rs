@@ -18,7 +18,7 @@ use engage_engine::availability::Availability;
 use engage_engine::bundle::{Bundle, BUNDLE_FORMAT};
 use engage_engine::model::{Kind, Source, WindowMode, Zone};
 use engage_engine::visit::{
-    Context, Device, Event, EventKind, Goal, Input, Outcome, PageView, Profile, Visit,
+    deep_merge, Context, Device, Event, EventKind, Goal, Input, Outcome, PageView, Profile, Visit,
 };
 use engage_engine::Millis;
 use gloo_timers::callback::{Interval, Timeout};
@@ -1496,29 +1496,9 @@ fn hook_history() {
     }
 }
 
-/// Merges attributes into a visit without a decision: a round trip through the stored form.
+/// Merges attributes into a visit without a decision.
 fn merge_attributes(v: &Visit, attrs: Map<String, Value>) -> Option<Visit> {
-    let mut stored = serde_json::to_value(v).ok()?;
-    let obj = stored.as_object_mut()?;
-    let a = obj.entry("a").or_insert_with(|| Value::Object(Map::new()));
-    if !a.is_object() {
-        *a = Value::Object(Map::new());
-    }
-    deep_merge(a.as_object_mut()?, attrs);
-    json::visit(stored)
-}
-
-/// The engine's merge: objects merge recursively, `null` removes a key.
-fn deep_merge(into: &mut Map<String, Value>, update: Map<String, Value>) {
-    for (k, v) in update {
-        match (into.get_mut(&k), v) {
-            (_, Value::Null) => {
-                into.remove(&k);
-            }
-            (Some(Value::Object(old)), Value::Object(new)) => deep_merge(old, new),
-            (_, v) => {
-                into.insert(k, v);
-            }
-        }
-    }
+    let mut v = v.clone();
+    v.merge_attributes(attrs);
+    Some(v)
 }
