@@ -83,7 +83,16 @@ pub fn app(state: AppState) -> Router {
                 .delete(admin::delete_campaign)
                 .patch(admin::patch_campaign),
         )
+        // SPEC §6 writes `GET .../versions` after `.../campaigns`: both spellings are served.
         .route("/admin/v1/sites/{site}/versions", get(admin::get_versions))
+        .route(
+            "/admin/v1/sites/{site}/campaigns/versions",
+            get(admin::get_versions),
+        )
+        .route(
+            "/admin/v1/sites/{site}/campaigns/versions/{version}/activate",
+            post(admin::activate),
+        )
         .route(
             "/admin/v1/sites/{site}/versions/{version}/activate",
             post(admin::activate),

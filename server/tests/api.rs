@@ -162,6 +162,33 @@ async fn document_history_and_activation() {
     .assert_status(200);
     assert_eq!(t.get("/v1/sites/acme/bundle").await.json()["version"], 2);
 
+    // The same history and rollback under `.../campaigns/versions` (SPEC §6's other spelling).
+    let v = t
+        .admin(
+            "GET",
+            "/admin/v1/sites/acme/campaigns/versions",
+            Body::empty(),
+        )
+        .await
+        .json();
+    assert_eq!(v["active"], 2);
+    assert_eq!(v["versions"].as_array().map(Vec::len), Some(2));
+    t.admin(
+        "POST",
+        "/admin/v1/sites/acme/campaigns/versions/1/activate",
+        Body::empty(),
+    )
+    .await
+    .assert_status(200);
+    assert_eq!(t.get("/v1/sites/acme/bundle").await.json()["version"], 1);
+    t.admin(
+        "POST",
+        "/admin/v1/sites/acme/campaigns/versions/2/activate",
+        Body::empty(),
+    )
+    .await
+    .assert_status(200);
+
     // A new upload after a rollback takes the next number.
     t.admin(
         "POST",
