@@ -51,6 +51,10 @@ pub fn run(opts: &Options) -> Result {
 
     let mut server = Command::new(cmd::target_dir().join("release").join("engage-server"));
     server.args(["--listen", &opts.listen, "--data", &opts.data]);
+    // A token of our own (unless one is set), so the console links below sign in directly; the
+    // server takes the environment's token over any it stored before.
+    let token = std::env::var("ENGAGE_ADMIN_TOKEN").unwrap_or_else(|_| random_token());
+    server.env("ENGAGE_ADMIN_TOKEN", &token);
     if Path::new(DEMO_DOCUMENT).exists() {
         // The server loads this document into the `demo` site at start-up (`--demo` / ENGAGE_DEMO).
         server.env("ENGAGE_DEMO", DEMO_DOCUMENT);
@@ -63,7 +67,59 @@ pub fn run(opts: &Options) -> Result {
         .spawn()
         .map_err(|e| format!("could not start `{shown}`: {e}"))?;
     signals::install();
-    supervise(child, probe_addr(&opts.listen)?)
+    supervise(child, probe_addr(&opts.listen)?, &token)
+}
+
+/// 32 hex digits from the OS's random source (falls back to the clock, fine for a local demo).
+fn random_token() -> String {
+    use std::io::Read;
+    let mut bytes = [0u8; 16];
+    let ok = std::fs::File::open("/dev/urandom").and_then(|mut f| f.read_exact(&mut bytes));
+    if ok.is_err() {
+        let t = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        bytes = t.to_le_bytes();
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Starting availability so the demo shows every state at once: sales online, support busy.
+fn seed_availability(addr: SocketAddr, token: &str) {
+    let feeds = [
+        (
+            "sales",
+            r#"{"agents_online":3,"agents_with_capacity":2,"expected_wait_seconds":20}"#,
+        ),
+        (
+            "support",
+            r#"{"agents_online":1,"agents_with_capacity":0,"expected_wait_seconds":300}"#,
+        ),
+    ];
+    for (skill, body) in feeds {
+        let path = format!("/admin/v1/sites/acme/availability/{skill}");
+        match put(addr, &path, token, body) {
+            Ok(status) if status.starts_with("HTTP/1.1 2") => {}
+            Ok(status) => println!("note: setting {skill} availability answered {status}"),
+            Err(e) => println!("note: could not set {skill} availability: {e}"),
+        }
+    }
+}
+
+/// A minimal HTTP/1.1 PUT; returns the status line.
+fn put(addr: SocketAddr, path: &str, token: &str, body: &str) -> std::io::Result<String> {
+    use std::io::{BufRead, BufReader, Write};
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        stream,
+        "PUT {path} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )?;
+    let mut status = String::new();
+    BufReader::new(stream).read_line(&mut status)?;
+    Ok(status.trim_end().to_owned())
 }
 
 /// Where to connect to check the server is up (0.0.0.0 → 127.0.0.1), also used for the URLs.
@@ -81,7 +137,7 @@ fn probe_addr(listen: &str) -> Result<SocketAddr> {
 
 /// Wait for the server: print the URLs once it accepts connections, forward Ctrl-C to it, and
 /// report honestly if it exits on its own.
-fn supervise(mut child: Child, addr: SocketAddr) -> Result {
+fn supervise(mut child: Child, addr: SocketAddr, token: &str) -> Result {
     let started = Instant::now();
     let mut announced = false;
     let mut stopping: Option<Instant> = None;
@@ -105,13 +161,16 @@ fn supervise(mut child: Child, addr: SocketAddr) -> Result {
         }
         if !announced && stopping.is_none() && accepts(addr) {
             announced = true;
+            seed_availability(addr, token);
             println!(
                 "\nengage is running ({:.1}s):",
                 started.elapsed().as_secs_f64()
             );
             println!("    demo site:     http://{addr}/demo/");
-            println!("    admin console: http://{addr}/admin/");
-            println!("    (the admin token is in the server output above; Ctrl-C to stop)\n");
+            println!("    admin console: http://{addr}/admin/#token={token}");
+            println!("    agent console: http://{addr}/demo/agent.html#token={token}");
+            println!("    admin token:   {token}");
+            println!("    (sales starts online, support busy; Ctrl-C to stop)\n");
         }
         sleep(Duration::from_millis(100));
     }
