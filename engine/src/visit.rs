@@ -594,11 +594,11 @@ impl Visit {
                 a.insert((*name).into(), Value::from(v.as_str()));
             }
         }
-        let engaged: Map<String, Value> = self
-            .engaged
-            .iter()
-            .map(|(id, flags)| (id.clone(), Value::from(engaged_label(*flags))))
-            .collect();
+        // A loop, not `collect()`: `Map`'s `FromIterator` sorts (a second sort in the wasm).
+        let mut engaged = Map::new();
+        for (id, flags) in &self.engaged {
+            engaged.insert(id.clone(), Value::from(engaged_label(*flags)));
+        }
         a.insert("engaged".into(), Value::Object(engaged));
         Value::Object(a)
     }
@@ -731,7 +731,8 @@ impl Visit {
         Event {
             campaign: Some(d.campaign.clone()),
             engagement: Some(d.engagement.clone()),
-            zone: Some(d.zone.clone()),
+            // Offsite engagements (opened by their link) have no zone.
+            zone: (!d.zone.is_empty()).then(|| d.zone.clone()),
             state: Some(d.state),
             ..self.event(kind, now)
         }
@@ -834,6 +835,18 @@ impl Visit {
     /// produce a decision, and so phantom impressions, of their own).
     pub fn merge_attributes(&mut self, attrs: Map<String, Value>) {
         deep_merge(&mut self.attributes, attrs);
+    }
+
+    /// A new bundle version arrived: engagements it disabled or removed leave the page at once
+    /// (an admin's "off" must not wait for the next page view); the others keep their zones.
+    /// Returns whether anything was removed.
+    pub fn bundle_changed(&mut self, bundle: &Bundle) -> bool {
+        let before = self.displayed.len();
+        self.displayed.retain(|d| {
+            find(bundle, &d.engagement)
+                .is_some_and(|(c, e)| c.enabled && e.enabled && c.id == d.campaign)
+        });
+        self.displayed.len() != before
     }
 
     /// Replaces the live availability wholesale (a fresh snapshot from the server).
@@ -1118,7 +1131,8 @@ impl Visit {
         let mut order: Vec<usize> = (0..verdicts.len())
             .filter(|&i| matches!(verdicts[i].result, Ok(Some(_))))
             .collect();
-        order.sort_unstable_by_key(|&i| {
+        // Keys are unique (document order last): any sort gives this order.
+        heap_sort_by_key(&mut order, |&i| {
             let v = &verdicts[i];
             let c = &bundle.campaigns[v.ci];
             let state = match &v.result {
@@ -1410,8 +1424,48 @@ struct Verdict<'b> {
     result: Result<Option<Candidate<'b>>, Rejection>,
 }
 
+/// An in-place heap sort: O(n log n) like `sort_unstable_by_key`, a fraction of its code in the
+/// wasm. Not stable, so only for unique keys.
+fn heap_sort_by_key<T, K: Ord>(v: &mut [T], key: impl Fn(&T) -> K) {
+    fn sift<T, K: Ord>(v: &mut [T], mut root: usize, end: usize, key: &impl Fn(&T) -> K) {
+        loop {
+            let mut child = 2 * root + 1;
+            if child >= end {
+                return;
+            }
+            if child + 1 < end && key(&v[child]) < key(&v[child + 1]) {
+                child += 1;
+            }
+            if key(&v[root]) >= key(&v[child]) {
+                return;
+            }
+            v.swap(root, child);
+            root = child;
+        }
+    }
+    let n = v.len();
+    for start in (0..n / 2).rev() {
+        sift(v, start, n, &key);
+    }
+    for end in (1..n).rev() {
+        v.swap(0, end);
+        sift(v, 0, end, &key);
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn heap_sort_sorts() {
+        for n in 0..40u64 {
+            let mut v: Vec<u64> = (0..n).map(|i| (i * 7919 + 13) % 101).collect();
+            let mut want = v.clone();
+            want.sort();
+            super::heap_sort_by_key(&mut v, |&x| x);
+            assert_eq!(v, want);
+        }
+    }
+
     use super::*;
 
     #[test]
@@ -1499,6 +1553,53 @@ mod tests {
         assert_eq!(Visit::from_value(&broken), None);
         assert_eq!(Visit::from_value(&serde_json::json!({"v": 1})), None);
         assert_eq!(Visit::from_value(&serde_json::json!("x")), None);
+    }
+
+    #[test]
+    fn offsite_accepts_carry_no_zone_and_disabled_engagements_leave_on_a_new_bundle() {
+        let bundle = |enabled: bool| -> Bundle {
+            serde_json::from_value(serde_json::json!({
+                "format": 1, "site": "s", "compiled_at": 0, "valid_until": crate::bundle::FOREVER,
+                "settings": {"displays_per_visit": {"conversation": null, "content": null},
+                             "invite_after_decline": {"conversation": false, "content": true},
+                             "control_group_percent": 0.0, "visit_idle_minutes": 30},
+                "campaigns": [{"id": "c", "enabled": enabled, "priority": 0, "control_group_percent": 0.0,
+                  "schedule": [[-crate::bundle::FOREVER, crate::bundle::FOREVER]], "business_hours_only": false,
+                  "engagements": [
+                    {"id": "tab", "enabled": true, "kind": "content", "source": "web",
+                     "format": "sticky", "zone": "right", "creative": {"content": {"title": "t"}}},
+                    {"id": "link", "enabled": true, "kind": "conversation", "channel": "chat", "source": "offsite",
+                     "creative": {"online": {"title": "t"}},
+                     "offsite": {"source": "email", "landing_url": "https://a.example/"}}]}]
+            }))
+            .expect("bundle")
+        };
+        let (on, off) = (bundle(true), bundle(false));
+        let regex = NoRegex;
+        let mut v = Visit::new(Profile {
+            id: "v1".into(),
+            ..Profile::default()
+        });
+        let ctx = Context {
+            bundle: &on,
+            regex: &regex,
+        };
+        let out = v.apply(
+            &ctx,
+            1000,
+            Input::Page(PageView {
+                url: "https://a.example/".into(),
+                ..PageView::default()
+            }),
+            false,
+        );
+        assert_eq!(out.shown.len(), 1);
+        let out = v.apply(&ctx, 2000, Input::Accept("link".into()), false);
+        assert_eq!(out.events.len(), 1);
+        assert_eq!(out.events[0].zone, None, "an offsite accept has no zone");
+        assert!(!v.bundle_changed(&on), "same bundle: nothing leaves");
+        assert!(v.bundle_changed(&off), "the campaign was disabled");
+        assert!(v.shown().is_empty());
     }
 
     struct NoRegex;

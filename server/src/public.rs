@@ -182,7 +182,8 @@ fn validate_events(events: &mut [Event], now: i64) -> Vec<Detail> {
         if !id_field(&e.engagement) {
             bad("engagement", "not a valid id");
         }
-        if let Some(z) = &e.zone {
+        // An empty zone reads as none (offsite engagements have no zone).
+        if let Some(z) = e.zone.as_ref().filter(|z| !z.is_empty()) {
             if !ids::is_label(z, 80) {
                 bad("zone", "at most 80 printable characters");
             }
