@@ -1,0 +1,288 @@
+//! (j) Accessibility: axe-core (tests/package.json) on the demo pages with every format shown
+//! (sticky tabs left and right, button and banner on the home page; overlay on checkout; toaster
+//! on the product page; peeling corner on pricing — the three proactive formats share one zone,
+//! so one page each): no `serious` or `critical` violation, and axe demonstrably checked the
+//! nodes inside the engagement shadow roots. The overlay also gets the SPEC §5 keyboard checks
+//! (a `role="dialog"`, focus moved in, Escape declines). A screenshot of each format goes to
+//! tests/artifacts/format-<format>.png.
+
+use std::time::Duration;
+
+use engage_e2e::*;
+use serde_json::{json, Value};
+
+const SITE: &str = "acme";
+
+fn conversation(
+    id: &str,
+    format: &str,
+    zone: Value,
+    skill: &str,
+    page: &str,
+    title: &str,
+) -> Value {
+    let mut e = json!({
+        "id": id,
+        "name": title,
+        "kind": "conversation",
+        "channel": "chat",
+        "format": format,
+        "skill": skill,
+        "entry_point": {"include": [{"url": {"contains": page}}]},
+        "behavior": {"time_on_page": 0},
+        "sender": {"name": "Sam from Acme"},
+        "creative": {
+            "online": {"title": title, "message": "Our gear experts are <b>online</b> now.", "cta": "Chat now"},
+            "offline": {"title": "We're away", "message": "Leave a message and we'll email you.", "cta": "Leave a message"}
+        }
+    });
+    if !zone.is_null() {
+        e["zone"] = zone;
+    }
+    e
+}
+
+fn demo_document(server: &Server) -> Value {
+    let product = server.url("/demo/product.html");
+    document(
+        SITE,
+        json!({"invite_after_decline": {"conversation": true, "content": true}}),
+        json!([
+            {
+                "id": "home",
+                "name": "Home page",
+                "engagements": [
+                    {
+                        "id": "home-banner",
+                        "kind": "content",
+                        "format": "banner",
+                        "zone": {"embedded": "promo-banner-slot"},
+                        "entry_point": {"include": [{"url": {"contains": "/demo/index.html"}}]},
+                        "behavior": {"time_on_page": 0},
+                        "creative": {"content": {"title": "Free delivery this winter", "message": "On every order over <b>£50</b>, until the end of March.", "cta": "Shop the Trail Pack", "url": product}},
+                        "style": {"background": "#f2b134", "color": "#1b1b1b", "accent": "#0f3d2e", "radius": "10px"}
+                    },
+                    conversation("home-button", "button", json!({"embedded": "help-button-slot"}), "support", "/demo/", "Chat with support"),
+                    conversation("home-tab-left", "sticky", json!("left"), "support", "/demo/index.html", "Need a hand?"),
+                    conversation("home-tab-right", "sticky", json!("right"), "sales", "/demo/index.html", "Questions about gear?")
+                ]
+            },
+            {
+                "id": "proactive",
+                "name": "Proactive invitations",
+                "engagements": [
+                    conversation("checkout-overlay", "overlay", Value::Null, "sales", "/demo/checkout.html", "Before you pay…"),
+                    conversation("product-toaster", "toaster", Value::Null, "sales", "/demo/product.html", "Still deciding?"),
+                    {
+                        "id": "pricing-peel",
+                        "kind": "content",
+                        "format": "peeling_corner",
+                        "entry_point": {"include": [{"url": {"contains": "/demo/pricing.html"}}]},
+                        "behavior": {"time_on_page": 0},
+                        "creative": {"content": {"title": "Winter catalogue", "message": "32 pages of new tents, packs and layers.", "cta": "Browse it", "url": product}}
+                    }
+                ]
+            }
+        ]),
+    )
+}
+
+/// Runs axe on the whole document; answers the violations (id, impact, help, targets) and how
+/// many checked nodes (passes, violations, incomplete) lie inside a shadow root, per host.
+async fn axe(b: &Browser, source: &str) -> Value {
+    let has = b.js("return typeof window.axe === 'object';", vec![]).await;
+    if has != json!(true) {
+        b.js(&format!("{source}\n;return typeof window.axe;"), vec![])
+            .await;
+    }
+    b.client
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+               axe.run(document, { resultTypes: ["violations", "passes", "incomplete"] }).then((r) => {
+                 const inShadow = {};
+                 let shadowNodes = 0;
+                 for (const kind of ["passes", "violations", "incomplete"]) {
+                   for (const rule of r[kind]) for (const n of rule.nodes) {
+                     const t = n.target && n.target[0];
+                     if (Array.isArray(t)) {
+                       shadowNodes++;
+                       inShadow[t[0]] = (inShadow[t[0]] || 0) + 1;
+                     }
+                   }
+                 }
+                 done({
+                   violations: r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
+                     nodes: v.nodes.map((n) => ({ target: n.target, html: n.html.slice(0, 200), summary: n.failureSummary })) })),
+                   shadowNodes, inShadow,
+                   rules: r.passes.length + r.violations.length + r.incomplete.length,
+                 });
+               }, (e) => done({ error: String(e) }));"#,
+            vec![],
+        )
+        .await
+        .unwrap_or_else(|e| panic!("axe.run: {e}"))
+}
+
+/// Problems: serious/critical violations, engagement hosts axe did not check. Collected over
+/// all pages, asserted at the end (one run shows everything).
+fn check(page: &str, r: &Value, hosts: &[&str], problems: &mut Vec<String>) {
+    assert!(r.get("error").is_none(), "axe failed on {page}: {r}");
+    let violations = r["violations"].as_array().cloned().unwrap_or_default();
+    for v in &violations {
+        println!(
+            "{page}: axe {} ({}): {} — {} node(s)",
+            v["id"],
+            v["impact"],
+            v["help"],
+            v["nodes"].as_array().map_or(0, Vec::len)
+        );
+    }
+    println!(
+        "{page}: {} rules, {} checked nodes inside shadow roots: {}",
+        r["rules"], r["shadowNodes"], r["inShadow"]
+    );
+    let bad: Vec<&Value> = violations
+        .iter()
+        .filter(|v| v["impact"] == "serious" || v["impact"] == "critical")
+        .collect();
+    for v in bad {
+        let nodes: Vec<String> = v["nodes"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|n| format!("{} {} — {}", n["target"], n["html"], n["summary"]))
+            .collect();
+        problems.push(format!(
+            "{page}: {} ({}): {}\n    {}",
+            v["id"],
+            v["impact"],
+            v["help"],
+            nodes.join("\n    ")
+        ));
+    }
+    for host in hosts {
+        let n = r["inShadow"][*host].as_u64().unwrap_or(0);
+        if n < 3 {
+            problems.push(format!(
+                "{page}: axe checked only {n} node(s) inside the shadow root of {host}: {}",
+                r["inShadow"]
+            ));
+        }
+    }
+}
+
+async fn show(b: &Browser, server: &Server, page: &str, ids: &[&str]) {
+    b.goto(&server.url(page)).await;
+    for id in ids {
+        b.wait_engagement(id, Duration::from_secs(10)).await;
+    }
+}
+
+#[tokio::test]
+async fn j_axe_on_every_format() {
+    let _serial = serial().await;
+    let source = axe_source();
+    let server = Server::start();
+    server.put_availability(SITE, "sales", online());
+    server.put_availability(SITE, "support", online());
+    server.put_document(&demo_document(&server));
+
+    let b = Browser::launch().await;
+    let problems = within("test (j)", Duration::from_secs(150), async {
+        let mut problems = Vec::new();
+        // Home: banner, button, sticky left and right.
+        show(
+            &b,
+            &server,
+            "/demo/index.html",
+            &["home-banner", "home-button", "home-tab-left", "home-tab-right"],
+        )
+        .await;
+        let formats: Vec<(String, String)> = b
+            .engagements()
+            .await
+            .iter()
+            .map(|s| (s.engagement().to_string(), s.get("format").to_string()))
+            .collect();
+        println!("home page shows {formats:?}");
+        b.screenshot_settled("format-sticky").await;
+        b.screenshot_settled("format-banner").await;
+        // The button sits lower on the page: scroll it into view for its own picture.
+        b.js(
+            &format!("{ENGAGEMENTS_JS_FN}; node('home-button').scrollIntoView({{block: 'center'}}); return true;"),
+            vec![],
+        )
+        .await;
+        b.screenshot_settled("format-button").await;
+        b.js("window.scrollTo(0, 0); return true;", vec![]).await;
+        let r = axe(&b, &source).await;
+        check(
+            "/demo/index.html",
+            &r,
+            &["#engage-root", "#promo-banner-slot", "#help-button-slot"],
+            &mut problems,
+        );
+
+        // Checkout: the overlay is a modal dialog with focus inside; Escape declines it.
+        show(&b, &server, "/demo/checkout.html", &["checkout-overlay"]).await;
+        let overlay = b.find_engagement("checkout-overlay").await.unwrap();
+        assert_eq!(overlay.get("role"), "dialog", "{overlay:?}");
+        let focus = b
+            .wait_for(
+                "focus to move into the overlay",
+                Duration::from_secs(3),
+                &format!(
+                    "{ENGAGEMENTS_JS_FN}; const o = node('checkout-overlay'); const root = o.getRootNode(); \
+                     return document.activeElement === root.host && o.contains(root.activeElement) \
+                       ? root.activeElement.outerHTML.slice(0, 120) : null;"
+                ),
+            )
+            .await;
+        println!("overlay focus: {focus}");
+        b.screenshot_settled("format-overlay").await;
+        let r = axe(&b, &source).await;
+        check("/demo/checkout.html", &r, &["#engage-root"], &mut problems);
+        b.client
+            .active_element()
+            .await
+            .expect("active element")
+            .send_keys("\u{E00C}") // Escape
+            .await
+            .expect("press Escape");
+        b.wait_for(
+            "Escape to decline the overlay",
+            Duration::from_secs(3),
+            "return (window.__e2e.events || []).some((e) => e.type === 'engage:declined' && e.detail.engagement === 'checkout-overlay');",
+        )
+        .await;
+        assert!(
+            b.find_engagement("checkout-overlay").await.is_none(),
+            "the overlay is gone after Escape"
+        );
+
+        // Product: the toaster.
+        show(&b, &server, "/demo/product.html", &["product-toaster"]).await;
+        b.screenshot_settled("format-toaster").await;
+        let r = axe(&b, &source).await;
+        check("/demo/product.html", &r, &["#engage-root"], &mut problems);
+
+        // Pricing: the peeling corner (folded, then opened with its control).
+        show(&b, &server, "/demo/pricing.html", &["pricing-peel"]).await;
+        b.screenshot_settled("format-peeling_corner").await;
+        let r = axe(&b, &source).await;
+        check("/demo/pricing.html", &r, &["#engage-root"], &mut problems);
+        let peel = b.control("pricing-peel", "[data-action=peel]").await;
+        peel.click().await.expect("open the peeling corner");
+        b.screenshot_settled("format-peeling_corner-open").await;
+        let r = axe(&b, &source).await;
+        check("/demo/pricing.html (corner open)", &r, &["#engage-root"], &mut problems);
+        problems
+    })
+    .await;
+    b.close().await;
+    assert!(
+        problems.is_empty(),
+        "accessibility problems:\n{}",
+        problems.join("\n")
+    );
+}

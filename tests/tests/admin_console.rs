@@ -1,0 +1,233 @@
+//! (g) The admin console (`/admin/`): sign in with the token, create a campaign in the editor,
+//! see it on a demo page, disable it with the switch, see it gone, delete it through the
+//! confirmation dialog (cancel first, then confirm).
+
+use std::time::{Duration, Instant};
+
+use engage_e2e::*;
+use fantoccini::elements::Element;
+use fantoccini::Locator;
+use serde_json::{json, Value};
+
+/// The demo pages carry `site: "acme"`.
+const SITE: &str = "acme";
+const CAMPAIGN: &str = "console-demo";
+const ENGAGEMENT: &str = "console-demo-chat";
+
+async fn css(b: &Browser, selector: &str) -> Element {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        match b.client.find(Locator::Css(selector)).await {
+            Ok(e) => return e,
+            Err(e) if Instant::now() > deadline => panic!("no `{selector}` in the console: {e}"),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+async fn click(b: &Browser, selector: &str) {
+    css(b, selector)
+        .await
+        .click()
+        .await
+        .unwrap_or_else(|e| panic!("click `{selector}`: {e}"));
+}
+
+async fn type_into(b: &Browser, selector: &str, text: &str) {
+    let e = css(b, selector).await;
+    e.clear()
+        .await
+        .unwrap_or_else(|err| panic!("clear `{selector}`: {err}"));
+    e.send_keys(text)
+        .await
+        .unwrap_or_else(|err| panic!("type into `{selector}`: {err}"));
+}
+
+/// The active document's campaign `id`, if any (admin API).
+fn campaign(server: &Server, id: &str) -> Option<Value> {
+    let res = server.admin("GET", &format!("/admin/v1/sites/{SITE}/campaigns"), None);
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.json()["campaigns"]
+        .as_array()?
+        .iter()
+        .find(|c| c["id"] == id)
+        .cloned()
+}
+
+async fn wait_api(what: &str, mut ok: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !ok() {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "timed out: {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Opens /demo/pricing.html, waits for the base help button (the runtime ran and decided) and
+/// 2 s more; answers whether the console's engagement is on the page.
+async fn console_engagement_on_demo_page(b: &Browser, server: &Server) -> Option<Shown> {
+    b.goto(&server.url("/demo/pricing.html")).await;
+    b.wait_engagement("base-help", Duration::from_secs(10))
+        .await;
+    tokio::time::sleep(Duration::from_millis(2000)).await;
+    b.find_engagement(ENGAGEMENT).await
+}
+
+#[tokio::test]
+async fn g_admin_console_create_disable_delete() {
+    let _serial = serial().await;
+    let server = Server::start();
+    server.put_availability(SITE, "sales", online());
+    server.put_availability(SITE, "support", online());
+    // A base document: one campaign (a help button in the demo pages' #help-button-slot) that
+    // shows the runtime is running on a page.
+    server.put_document(&document(
+        SITE,
+        json!({}),
+        json!([{
+            "id": "base",
+            "name": "Base help",
+            "engagements": [{
+                "id": "base-help",
+                "kind": "conversation",
+                "channel": "chat",
+                "format": "button",
+                "zone": {"embedded": "help-button-slot"},
+                "skill": "support",
+                "behavior": {"time_on_page": 0},
+                "creative": chat_creative("Help")
+            }]
+        }]),
+    ));
+
+    let b = Browser::launch().await;
+    within("test (g)", Duration::from_secs(150), async {
+        // Sign in.
+        b.goto(&server.url("/admin/")).await;
+        type_into(&b, "[data-testid=signin-token]", TOKEN).await;
+        type_into(&b, "[data-testid=signin-site]", SITE).await;
+        click(&b, "[data-testid=signin-submit]").await;
+        css(&b, "[data-testid=campaign-card][data-campaign-id=base]").await;
+        b.screenshot_settled("admin-campaigns").await;
+
+        // Create a campaign: a sticky tab on every page, shown at once.
+        click(&b, "[data-testid=create-campaign]").await;
+        css(&b, "[data-testid=campaign-form]").await;
+        type_into(&b, "[data-testid=field-id]", CAMPAIGN).await;
+        type_into(&b, "[data-testid=field-name]", "Console demo").await;
+        let eng_id = css(&b, r#"[data-testid="field-engagements[0].id"]"#)
+            .await
+            .prop("value")
+            .await
+            .expect("engagement id value");
+        if eng_id.as_deref() != Some(ENGAGEMENT) {
+            type_into(&b, r#"[data-testid="field-engagements[0].id"]"#, ENGAGEMENT).await;
+        }
+        type_into(
+            &b,
+            r#"[data-testid="field-engagements[0].behavior.time_on_page"]"#,
+            "0",
+        )
+        .await;
+        b.screenshot_settled("admin-editor").await;
+        click(&b, "[data-testid=save-campaign]").await;
+        css(
+            &b,
+            &format!("[data-testid=campaign-card][data-campaign-id={CAMPAIGN}]"),
+        )
+        .await;
+        let saved = campaign(&server, CAMPAIGN).expect("the console saved the campaign");
+        assert_eq!(saved["engagements"][0]["id"], ENGAGEMENT, "{saved:#}");
+        b.screenshot_settled("admin-campaigns-created").await;
+
+        // On a demo page.
+        let shown = console_engagement_on_demo_page(&b, &server)
+            .await
+            .expect("the new campaign's engagement on /demo/pricing.html");
+        assert_eq!(shown.campaign(), CAMPAIGN);
+        assert_eq!(shown.zone(), "right");
+        assert!(shown.visible(), "{shown:?}");
+
+        // Disable it with the switch.
+        b.goto(&server.url("/admin/#/campaigns")).await;
+        let toggle = format!(
+            "[data-testid=campaign-card][data-campaign-id={CAMPAIGN}] [data-testid=toggle-enabled]"
+        );
+        let before = css(&b, &toggle).await.attr("aria-checked").await.unwrap();
+        assert_eq!(before.as_deref(), Some("true"));
+        click(&b, &toggle).await;
+        wait_api("the campaign disabled through the API", || {
+            campaign(&server, CAMPAIGN).is_some_and(|c| c["enabled"] == false)
+        })
+        .await;
+        let after = css(&b, &toggle).await.attr("aria-checked").await.unwrap();
+        assert_eq!(after.as_deref(), Some("false"), "the switch shows off");
+
+        // Gone from the demo page (same visitor: the cached bundle is revalidated).
+        let gone = console_engagement_on_demo_page(&b, &server).await;
+        let version = b
+            .js(
+                "const v = localStorage.getItem('engage:acme:bundle') || ''; const m = v.match(/\"version\":(\\d+)/); return m ? Number(m[1]) : null;",
+                vec![],
+            )
+            .await;
+        assert!(
+            gone.is_none(),
+            "the disabled campaign still shows on the demo page 2 s after load, although the page \
+             holds bundle version {version} (the disabled one): {gone:?}"
+        );
+
+        // Delete: the dialog's Cancel keeps it, Delete removes it.
+        b.goto(&server.url("/admin/#/campaigns")).await;
+        let delete = format!(
+            "[data-testid=campaign-card][data-campaign-id={CAMPAIGN}] [data-testid=delete-campaign]"
+        );
+        click(&b, &delete).await;
+        b.wait_for(
+            "the confirmation dialog",
+            Duration::from_secs(5),
+            "return document.querySelector('[data-testid=confirm-dialog]').open;",
+        )
+        .await;
+        b.screenshot_settled("admin-delete-dialog").await;
+        click(&b, "[data-testid=cancel-delete]").await;
+        b.wait_for(
+            "the dialog to close",
+            Duration::from_secs(5),
+            "return !document.querySelector('[data-testid=confirm-dialog]').open;",
+        )
+        .await;
+        assert!(
+            campaign(&server, CAMPAIGN).is_some(),
+            "Cancel must not delete"
+        );
+        click(&b, &delete).await;
+        b.wait_for(
+            "the confirmation dialog (again)",
+            Duration::from_secs(5),
+            "return document.querySelector('[data-testid=confirm-dialog]').open;",
+        )
+        .await;
+        click(&b, "[data-testid=confirm-delete]").await;
+        wait_api("the campaign deleted through the API", || {
+            campaign(&server, CAMPAIGN).is_none()
+        })
+        .await;
+        b.wait_for(
+            "the card to leave the list",
+            Duration::from_secs(5),
+            &format!(
+                "return !document.querySelector('[data-testid=campaign-card][data-campaign-id={CAMPAIGN}]');"
+            ),
+        )
+        .await;
+        assert!(campaign(&server, "base").is_some(), "the other campaign stays");
+        let versions = server.admin("GET", &format!("/admin/v1/sites/{SITE}/versions"), None);
+        let n = versions.json()["versions"].as_array().map_or(0, Vec::len);
+        assert_eq!(n, 4, "upload, create, disable, delete: {}", versions.text());
+    })
+    .await;
+    b.close().await;
+}
