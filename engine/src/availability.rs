@@ -3,7 +3,6 @@
 use crate::bundle::{Bundle, BundleEngagement};
 use crate::model::default_max_wait;
 use serde::{Deserialize, Serialize};
-use std::collections::BTreeMap;
 
 /// The state an engagement is displayed in (`data-state`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -54,8 +53,132 @@ impl SkillAvailability {
     }
 }
 
-/// Every skill's availability. A skill the feed never mentioned is offline.
-pub type Availability = BTreeMap<String, SkillAvailability>;
+/// Every skill's availability, by skill id (sorted, one entry per skill). A skill the feed never
+/// mentioned is offline.
+///
+/// A small sorted vector rather than a `BTreeMap`: a site has a handful of skills, and the
+/// browser build would otherwise carry a second copy of the B-tree code (`serde_json::Map` has
+/// one already). Serialized as a JSON object, like the map it replaces.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Availability(Vec<(String, SkillAvailability)>);
+
+impl Availability {
+    pub fn new() -> Self {
+        Availability(Vec::new())
+    }
+
+    fn find(&self, skill: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(skill))
+    }
+
+    pub fn get(&self, skill: &str) -> Option<&SkillAvailability> {
+        self.find(skill).ok().map(|i| &self.0[i].1)
+    }
+
+    /// Sets `skill`'s numbers, answering the ones they replace.
+    pub fn insert(&mut self, skill: String, a: SkillAvailability) -> Option<SkillAvailability> {
+        match self.find(&skill) {
+            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, a)),
+            Err(i) => {
+                self.0.insert(i, (skill, a));
+                None
+            }
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// `(skill, numbers)` in skill order.
+    pub fn iter(&self) -> impl Iterator<Item = (&String, &SkillAvailability)> {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+
+    pub fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(k, _)| k)
+    }
+
+    pub fn values(&self) -> impl Iterator<Item = &SkillAvailability> {
+        self.0.iter().map(|(_, v)| v)
+    }
+}
+
+impl<'a> IntoIterator for &'a Availability {
+    type Item = (&'a String, &'a SkillAvailability);
+    type IntoIter = std::iter::Map<
+        std::slice::Iter<'a, (String, SkillAvailability)>,
+        fn(&'a (String, SkillAvailability)) -> (&'a String, &'a SkillAvailability),
+    >;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter().map(|(k, v)| (k, v))
+    }
+}
+
+impl IntoIterator for Availability {
+    type Item = (String, SkillAvailability);
+    type IntoIter = std::vec::IntoIter<(String, SkillAvailability)>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter()
+    }
+}
+
+impl FromIterator<(String, SkillAvailability)> for Availability {
+    fn from_iter<I: IntoIterator<Item = (String, SkillAvailability)>>(iter: I) -> Self {
+        let mut a = Availability::new();
+        a.extend(iter);
+        a
+    }
+}
+
+impl Extend<(String, SkillAvailability)> for Availability {
+    fn extend<I: IntoIterator<Item = (String, SkillAvailability)>>(&mut self, iter: I) {
+        for (k, v) in iter {
+            self.insert(k, v);
+        }
+    }
+}
+
+impl<const N: usize> From<[(String, SkillAvailability); N]> for Availability {
+    fn from(items: [(String, SkillAvailability); N]) -> Self {
+        items.into_iter().collect()
+    }
+}
+
+impl Serialize for Availability {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_map(self.iter())
+    }
+}
+
+impl<'de> Deserialize<'de> for Availability {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Skills;
+        impl<'de> serde::de::Visitor<'de> for Skills {
+            type Value = Availability;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a map of skills")
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                mut m: M,
+            ) -> Result<Availability, M::Error> {
+                let mut a = Availability::new();
+                while let Some((k, v)) = m.next_entry::<String, SkillAvailability>()? {
+                    a.insert(k, v);
+                }
+                Ok(a)
+            }
+        }
+        d.deserialize_map(Skills)
+    }
+}
 
 /// The state an engagement would be shown in now: `content` for content engagements, else from
 /// its skill's availability (or all skills' when it names none). Messaging engagements get the
@@ -114,6 +237,27 @@ mod tests {
         assert_eq!(a(2, 1, 121).state(120, false), State::Busy);
         assert_eq!(a(2, 1, 120).state(120, false), State::Online);
         assert_eq!(a(2, 0, 999).state(120, true), State::Online);
+    }
+
+    #[test]
+    fn serializes_as_a_sorted_json_object() {
+        let mut av = Availability::new();
+        av.insert("sales".into(), a(2, 1, 30));
+        av.insert("after".into(), a(1, 0, 0));
+        assert_eq!(av.insert("sales".into(), a(3, 1, 30)), Some(a(2, 1, 30)));
+        let text = serde_json::to_string(&av).unwrap();
+        assert!(
+            text.starts_with(r#"{"after":{"agents_online":1,"#),
+            "{text}"
+        );
+        let back: Availability = serde_json::from_str(&text).unwrap();
+        assert_eq!(back, av);
+        let dup: Availability =
+            serde_json::from_str(r#"{"b":{"agents_online":1},"a":{},"b":{"agents_online":2}}"#)
+                .unwrap();
+        assert_eq!(dup.keys().collect::<Vec<_>>(), ["a", "b"]);
+        assert_eq!(dup.get("b").map(|s| s.agents_online), Some(2));
+        assert!(serde_json::from_str::<Availability>("[]").is_err());
     }
 
     #[test]

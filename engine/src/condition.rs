@@ -123,9 +123,9 @@ fn eval_value(condition: &Value, actual: &Value, rx: &dyn RegexEngine, insensiti
         Value::Object(ops) if is_operator_object(ops) => ops
             .iter()
             .all(|(op, arg)| eval_operator(op, actual, arg, rx)),
-        Value::String(expected) if insensitive => {
-            actual.as_str().is_some_and(|a| eq_ignore_case(a, expected))
-        }
+        Value::String(expected) if insensitive => actual
+            .as_str()
+            .is_some_and(|a| rx.eq_ignore_case(a, expected)),
         _ => json_eq(condition, actual),
     }
 }
@@ -151,10 +151,10 @@ fn eval_operator(op: &str, actual: &Value, arg: &Value, rx: &dyn RegexEngine) ->
         "$vlt" => version_cmp(actual, arg) == Ordering::Less,
         "$vlte" => version_cmp(actual, arg) != Ordering::Greater,
         "$exists" => js_truthy(arg) != actual.is_null(),
-        "$in" => arg.as_array().is_some_and(|e| is_in(actual, e, false)),
-        "$nin" => arg.as_array().is_some_and(|e| !is_in(actual, e, false)),
-        "$ini" => arg.as_array().is_some_and(|e| is_in(actual, e, true)),
-        "$nini" => arg.as_array().is_some_and(|e| !is_in(actual, e, true)),
+        "$in" => arg.as_array().is_some_and(|e| is_in(actual, e, None)),
+        "$nin" => arg.as_array().is_some_and(|e| !is_in(actual, e, None)),
+        "$ini" => arg.as_array().is_some_and(|e| is_in(actual, e, Some(rx))),
+        "$nini" => arg.as_array().is_some_and(|e| !is_in(actual, e, Some(rx))),
         "$all" => is_in_all(actual, arg, rx, false),
         "$alli" => is_in_all(actual, arg, rx, true),
         "$not" => !eval_value(arg, actual, rx, false),
@@ -369,8 +369,9 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-/// Case-insensitive text equality (Unicode lower-casing), without allocating.
-fn eq_ignore_case(a: &str, b: &str) -> bool {
+/// Case-insensitive text equality (Unicode lower-casing), without allocating: the default of
+/// [`RegexEngine::eq_ignore_case`].
+pub(crate) fn eq_ignore_case(a: &str, b: &str) -> bool {
     if a.is_ascii() && b.is_ascii() {
         return a.eq_ignore_ascii_case(b);
     }
@@ -379,20 +380,23 @@ fn eq_ignore_case(a: &str, b: &str) -> bool {
         .eq(b.chars().flat_map(char::to_lowercase))
 }
 
-fn item_eq(a: &Value, b: &Value, insensitive: bool) -> bool {
+/// `ci`: compare text case-insensitively, with this engine's lower-casing.
+fn item_eq(a: &Value, b: &Value, ci: Option<&dyn RegexEngine>) -> bool {
     match (a, b) {
-        (Value::String(x), Value::String(y)) if insensitive => eq_ignore_case(x, y),
+        (Value::String(x), Value::String(y)) if ci.is_some() => {
+            ci.is_some_and(|rx| rx.eq_ignore_case(x, y))
+        }
         _ => json_eq(a, b),
     }
 }
 
 /// `$in`: `actual` is one of `expected`; an array attribute needs at least one element in common.
-fn is_in(actual: &Value, expected: &[Value], insensitive: bool) -> bool {
+fn is_in(actual: &Value, expected: &[Value], ci: Option<&dyn RegexEngine>) -> bool {
     match actual {
         Value::Array(items) => items
             .iter()
-            .any(|a| expected.iter().any(|e| item_eq(a, e, insensitive))),
-        _ => expected.iter().any(|e| item_eq(actual, e, insensitive)),
+            .any(|a| expected.iter().any(|e| item_eq(a, e, ci))),
+        _ => expected.iter().any(|e| item_eq(actual, e, ci)),
     }
 }
 

@@ -9,6 +9,14 @@ pub trait RegexEngine {
     /// expression. Implementations should cache compiled patterns: the same few patterns are
     /// matched on every decision.
     fn is_match(&self, pattern: &str, case_insensitive: bool, text: &str) -> Option<bool>;
+
+    /// Text equality ignoring case (`$ini`, `$nini`, `$alli`): both sides lower-cased character
+    /// by character (`char::to_lowercase`, no context rules such as final sigma). The browser
+    /// runtime answers it with JavaScript's `toLowerCase`, keeping Rust's Unicode case tables
+    /// (~6 KB gzipped) out of the wasm.
+    fn eq_ignore_case(&self, a: &str, b: &str) -> bool {
+        crate::condition::eq_ignore_case(a, b)
+    }
 }
 
 #[cfg(feature = "native")]

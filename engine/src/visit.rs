@@ -1377,14 +1377,27 @@ fn query_param(url: &str, name: &str) -> Option<String> {
 pub fn deep_merge(into: &mut Map<String, Value>, update: Map<String, Value>) {
     for (k, v) in update {
         match (into.get_mut(&k), v) {
-            (_, Value::Null) => {
-                into.remove(&k);
-            }
+            (_, Value::Null) => remove_key(into, &k),
             (Some(Value::Object(old)), Value::Object(new)) => deep_merge(old, new),
             (_, v) => {
                 into.insert(k, v);
             }
         }
+    }
+}
+
+/// `m.remove(k)`, by rebuilding the (small) map: B-tree removal and its rebalancing would be
+/// kilobytes of wasm for this one call.
+#[inline(never)]
+fn remove_key(m: &mut Map<String, Value>, k: &str) {
+    if m.contains_key(k) {
+        let mut kept = Map::new();
+        for (key, v) in std::mem::take(m) {
+            if key != k {
+                kept.insert(key, v);
+            }
+        }
+        *m = kept;
     }
 }
 

@@ -25,7 +25,7 @@ impl DebugPanel {
             old.remove();
         }
         let host = el(&doc, "div", "")?;
-        host.set_id(DEBUG_ID);
+        crate::dom::attr(&host, "id", DEBUG_ID);
         let root = host
             .attach_shadow(&web_sys::ShadowRootInit::new(web_sys::ShadowRootMode::Open))
             .ok()?;

@@ -61,12 +61,15 @@ fn or<T>(o: &Obj, k: &str, default: T, f: impl Fn(&Value) -> Option<T>) -> Optio
     }
 }
 
-/// A list field (absent: empty).
+/// A list field (absent: empty). A loop, not `collect()`: less generic code per item type.
 fn list<T>(o: &Obj, k: &str, f: impl Fn(&Value) -> Option<T>) -> Option<Vec<T>> {
-    match field(o, k) {
-        None => Some(Vec::new()),
-        Some(v) => v.as_array()?.iter().map(f).collect(),
+    let mut out = Vec::new();
+    if let Some(v) = field(o, k) {
+        for x in v.as_array()? {
+            out.push(f(x)?);
+        }
     }
+    Some(out)
 }
 
 fn string(v: &Value) -> Option<String> {

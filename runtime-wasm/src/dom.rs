@@ -67,9 +67,14 @@ impl Listener {
     ) -> Option<Listener> {
         // One closure type for every listener: one copy of the glue.
         let cb = Closure::wrap(f);
+        // Plain `Reflect.set`s, not web-sys's setters: each setter is one more import and glue.
         let opts = AddEventListenerOptions::new();
-        opts.set_capture(capture);
-        opts.set_passive(kind != "keydown" && kind != "click");
+        set(&opts, "capture", &capture.into());
+        set(
+            &opts,
+            "passive",
+            &(kind != "keydown" && kind != "click").into(),
+        );
         target
             .add_event_listener_with_callback_and_add_event_listener_options(
                 kind,
@@ -127,4 +132,27 @@ pub fn encode(s: &str) -> String {
 pub fn is_http(url: &str) -> bool {
     let lower = url.trim_start().get(..8).unwrap_or("").to_ascii_lowercase();
     lower.starts_with("https://") || lower.starts_with("http://")
+}
+
+/// `hay.contains(needle)` by a plain scan: `str::contains(&str)`'s two-way searcher costs
+/// kilobytes of wasm, and every needle here is a short literal.
+pub fn has(hay: &str, needle: &str) -> bool {
+    find(hay.as_bytes(), needle.as_bytes()).is_some()
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    (0..(hay.len() + 1).saturating_sub(needle.len())).find(|&i| hay[i..].starts_with(needle))
+}
+
+/// `s.replace(from, to)` (every non-overlapping `from`, left to right; `from` not empty).
+pub fn replace(s: &str, from: &str, to: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = find(rest.as_bytes(), from.as_bytes()) {
+        out.push_str(&rest[..i]);
+        out.push_str(to);
+        rest = &rest[i + from.len()..];
+    }
+    out.push_str(rest);
+    out
 }

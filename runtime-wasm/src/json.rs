@@ -19,10 +19,7 @@ pub fn parse(text: &str) -> Option<Value> {
 
 /// `JSON.stringify` of a `Value`.
 pub fn stringify(v: &Value) -> String {
-    js_sys::JSON::stringify(&to_js(v))
-        .ok()
-        .and_then(|s| s.as_string())
-        .unwrap_or_default()
+    stringify_js(&to_js(v))
 }
 
 /// A JSON-like JS value (as `JSON.parse` makes them) as a `Value`.
@@ -95,9 +92,10 @@ pub fn visit(v: Value) -> Option<Visit> {
     Visit::from_value(&v)
 }
 
-/// An engine event as the server takes it (the engine's `Event` serialization).
-pub fn event(e: &Event) -> Value {
-    let mut m = Map::new();
+/// An engine event as the server takes it (the engine's `Event` serialization), as JSON text.
+/// Built as a JS object directly: no `Map` in between.
+pub fn event(e: &Event) -> String {
+    let o = js_sys::Object::new();
     let kind = match e.kind {
         EventKind::Impression => "impression",
         EventKind::Accept => "accept",
@@ -106,9 +104,10 @@ pub fn event(e: &Event) -> Value {
         EventKind::Goal => "goal",
         EventKind::State => "state",
     };
-    m.insert("type".into(), kind.into());
-    m.insert("at".into(), e.at.into());
-    m.insert("visit".into(), e.visit.into());
+    let set = |k: &str, v: JsValue| crate::dom::set(&o, k, &v);
+    set("type", kind.into());
+    set("at", JsValue::from_f64(e.at as f64));
+    set("visit", JsValue::from_f64(f64::from(e.visit)));
     let strings = [
         ("campaign", e.campaign.as_deref()),
         ("engagement", e.engagement.as_deref()),
@@ -118,11 +117,19 @@ pub fn event(e: &Event) -> Value {
     ];
     for (k, v) in strings {
         if let Some(v) = v {
-            m.insert(k.into(), v.into());
+            set(k, v.into());
         }
     }
     if let Some(v) = e.value {
-        m.insert("value".into(), number(v));
+        set("value", JsValue::from_f64(v));
     }
-    Value::Object(m)
+    stringify_js(&o)
+}
+
+/// `JSON.stringify` of a JS value.
+pub fn stringify_js(v: &JsValue) -> String {
+    js_sys::JSON::stringify(v)
+        .ok()
+        .and_then(|s| s.as_string())
+        .unwrap_or_default()
 }

@@ -92,3 +92,8 @@ pub fn start(opts: JsValue, queue: JsValue) -> bool {
 pub fn command(name: String, arg: JsValue) {
     post(Msg::Command(name, arg));
 }
+
+#[cfg(target_arch = "wasm32")]
+#[global_allocator]
+// SAFETY: the runtime runs on the page's one thread (no wasm threads).
+static ALLOCATOR: talc::TalckWasm = unsafe { talc::TalckWasm::new_global() };

@@ -5,8 +5,8 @@
 
 use engage_engine::availability::{Availability, SkillAvailability};
 use serde_json::Value;
-use wasm_bindgen::{JsCast, JsValue};
-use wasm_bindgen_futures::JsFuture;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
 use web_sys::{RequestInit, Response};
 
 /// A finished HTTP exchange. Network failures give `None`.
@@ -16,43 +16,74 @@ pub struct Fetched {
     pub body: String,
 }
 
-async fn send(url: &str, init: &RequestInit) -> Option<Response> {
-    let w = crate::dom::win()?;
-    let p = w.fetch_with_str_and_init(url, init);
-    JsFuture::from(p).await.ok()?.dyn_into::<Response>().ok()
+#[wasm_bindgen]
+extern "C" {
+    #[wasm_bindgen(js_name = Promise)]
+    type Thenable;
+    /// `promise.then(f, f)`.
+    #[wasm_bindgen(method, js_name = then)]
+    fn then_both(this: &Thenable, on_ok: &JsValue, on_err: &JsValue);
 }
 
-/// `GET url`, with `If-None-Match` when an ETag is known.
-pub async fn get(url: &str, etag: Option<&str>) -> Option<Fetched> {
+/// Calls `f` once with what `p` settles to: its value, or the rejection reason. Plain callbacks
+/// rather than `async`: the futures executor costs kilobytes of wasm. One JS function serves
+/// both outcomes (only one is ever called, and it frees itself then); callers tell them apart
+/// by the value's type.
+fn settle(p: &js_sys::Promise, f: impl FnOnce(JsValue) + 'static) {
+    let f = Closure::once_into_js(f);
+    p.unchecked_ref::<Thenable>().then_both(&f, &f);
+}
+
+fn send(url: &str, init: &RequestInit, done: Box<dyn FnOnce(Option<Response>)>) {
+    match crate::dom::win() {
+        Some(w) => settle(&w.fetch_with_str_and_init(url, init), move |v| {
+            done(v.dyn_into::<Response>().ok())
+        }),
+        None => done(None),
+    }
+}
+
+/// `GET url`, with `If-None-Match` when an ETag is known; `done` gets the exchange.
+pub fn get(url: &str, etag: Option<&str>, done: Box<dyn FnOnce(Option<Fetched>)>) {
     let init = RequestInit::new();
-    init.set_method("GET");
+    crate::dom::set(&init, "method", &"GET".into());
     if let Some(tag) = etag {
         let h = js_sys::Object::new();
         crate::dom::set(&h, "If-None-Match", &JsValue::from_str(tag));
-        init.set_headers(&h);
+        crate::dom::set(&init, "headers", &h);
     }
-    let r = send(url, &init).await?;
-    let status = r.status();
-    let etag = r.headers().get("etag").ok().flatten();
-    let body = match r.text() {
-        Ok(p) => JsFuture::from(p).await.ok()?.as_string()?,
-        Err(_) => return None,
-    };
-    Some(Fetched { status, etag, body })
+    send(
+        url,
+        &init,
+        Box::new(move |r| {
+            let Some(r) = r else {
+                return done(None);
+            };
+            let status = r.status();
+            let etag = r.headers().get("etag").ok().flatten();
+            match r.text() {
+                Ok(p) => settle(&p, move |v| {
+                    done(v.as_string().map(|body| Fetched { status, etag, body }))
+                }),
+                Err(_) => done(None),
+            }
+        }),
+    );
 }
 
-/// `POST url` with a `text/plain` body; the status, 0 on network failure.
-pub async fn post(url: &str, body: &str, keepalive: bool) -> u16 {
+/// `POST url` with a `text/plain` body; `done` gets the status, 0 on network failure.
+pub fn post(url: &str, body: &str, keepalive: bool, done: Box<dyn FnOnce(u16)>) {
     let init = RequestInit::new();
-    init.set_method("POST");
-    init.set_body(&JsValue::from_str(body));
+    crate::dom::set(&init, "method", &"POST".into());
+    crate::dom::set(&init, "body", &JsValue::from_str(body));
     if keepalive {
         crate::dom::set(&init, "keepalive", &JsValue::TRUE);
     }
-    match send(url, &init).await {
-        Some(r) => r.status(),
-        None => 0,
-    }
+    send(
+        url,
+        &init,
+        Box::new(move |r| done(r.map_or(0, |r| r.status()))),
+    );
 }
 
 /// `navigator.sendBeacon(url, body)`: `true` when the browser queued it.

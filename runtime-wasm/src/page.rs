@@ -1,6 +1,6 @@
 //! What the runtime reads from the page and the browser.
 
-use crate::dom::{doc, win};
+use crate::dom::{doc, has, win};
 use engage_engine::visit::Device;
 use wasm_bindgen::JsCast;
 
@@ -34,14 +34,14 @@ pub fn device() -> Device {
     };
     let nav = w.navigator();
     let ua = nav.user_agent().unwrap_or_default();
-    let touch_mac = ua.contains("Macintosh") && nav.max_touch_points() > 1;
-    if ua.contains("iPad")
+    let touch_mac = has(&ua, "Macintosh") && nav.max_touch_points() > 1;
+    if has(&ua, "iPad")
         || touch_mac
-        || ua.contains("Tablet")
-        || (ua.contains("Android") && !ua.contains("Mobile"))
+        || has(&ua, "Tablet")
+        || (has(&ua, "Android") && !has(&ua, "Mobile"))
     {
         Device::Tablet
-    } else if ua.contains("Mobi") || ua.contains("iPhone") || ua.contains("Android") {
+    } else if has(&ua, "Mobi") || has(&ua, "iPhone") || has(&ua, "Android") {
         Device::Mobile
     } else {
         Device::Desktop

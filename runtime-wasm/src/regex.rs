@@ -53,4 +53,27 @@ impl RegexEngine for JsRegex {
         };
         cache.get(i)?.2.as_ref().map(|re| re.test(text))
     }
+
+    /// JavaScript's `toLowerCase`, one character at a time (as `char::to_lowercase`: no final
+    /// sigma), instead of Rust's Unicode tables.
+    fn eq_ignore_case(&self, a: &str, b: &str) -> bool {
+        if a.is_ascii() && b.is_ascii() {
+            return a.eq_ignore_ascii_case(b);
+        }
+        lower(a) == lower(b)
+    }
+}
+
+fn lower(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut buf = [0u8; 4];
+    for c in s.chars() {
+        if c.is_ascii() {
+            out.push(c.to_ascii_lowercase());
+        } else {
+            let one = js_sys::JsString::from(&*c.encode_utf8(&mut buf));
+            out.push_str(&String::from(one.to_lower_case()));
+        }
+    }
+    out
 }

@@ -213,7 +213,7 @@ impl Ui {
             Some(h) => h,
             None => {
                 let h = el(doc, "div", "")?;
-                h.set_id(ROOT_ID);
+                attr(&h, "id", ROOT_ID);
                 doc.body()?.append_child(&h).ok()?;
                 h.into()
             }
@@ -583,7 +583,7 @@ fn content(
         }
         if let Some(t) = &cr.title {
             let h = el(doc, "div", "t")?;
-            h.set_id(&title_id(e));
+            attr(&h, "id", &title_id(e));
             text(&h, t);
             append(&c, &h);
         }
@@ -703,7 +703,7 @@ fn set_style(e: &HtmlElement, style: Option<&Style>, reset: Option<()>) {
 fn safe_css(v: &str) -> bool {
     let l = v.to_ascii_lowercase();
     v.len() <= 200
-        && !l.contains("url(")
-        && !l.contains("expression(")
+        && !dom::has(&l, "url(")
+        && !dom::has(&l, "expression(")
         && !v.contains([';', '{', '}', '<', '\\'])
 }

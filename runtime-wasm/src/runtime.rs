@@ -255,6 +255,8 @@ pub struct Runtime {
     regex: JsRegex,
     bundle: Option<Bundle>,
     etag: Option<String>,
+    /// [`text_sig`] of the JSON the bundle was read from (0: given in the config).
+    bundle_sig: u64,
     /// Ids of the embedded zones the bundle names.
     zone_ids: Vec<String>,
     visit: Visit,
@@ -311,6 +313,7 @@ impl Runtime {
             regex: JsRegex::new(),
             bundle: None,
             etag: None,
+            bundle_sig: 0,
             zone_ids: Vec::new(),
             visit: Visit::new(Profile::default()),
             booted: false,
@@ -712,6 +715,7 @@ impl Runtime {
         match parsed {
             Some((etag, b)) => {
                 self.etag = (!etag.is_empty()).then(|| etag.to_string());
+                self.bundle_sig = text_sig(text.split_once('\n').map_or("", |(_, body)| body));
                 self.set_bundle(b);
             }
             None => self.store.remove(&key),
@@ -730,6 +734,10 @@ impl Runtime {
             }
         }
         self.zone_ids = zones;
+        if self.started {
+            // A newer version may have disabled or removed what is on the page.
+            self.visit.bundle_changed(&b);
+        }
         self.bundle = Some(b);
     }
 
@@ -740,7 +748,8 @@ impl Runtime {
         }
         let Some(bundle) = &self.bundle else { return };
         if !self.have_avail {
-            let needed = needs_availability(bundle);
+            // An offsite link's `engage_open` accepts at once: its state must be the real one.
+            let needed = needs_availability(bundle) || self.open_id.is_some();
             if let Some(a) = self.cfg.availability.take() {
                 self.visit.set_availability(a);
             } else if needed {
@@ -957,8 +966,8 @@ impl Runtime {
             return;
         };
         let init = web_sys::MutationObserverInit::new();
-        init.set_child_list(true);
-        init.set_subtree(true);
+        dom::set(&init, "childList", &JsValue::TRUE);
+        dom::set(&init, "subtree", &JsValue::TRUE);
         if obs.observe_with_options(&root, &init).is_ok() {
             self.observer = Some((obs, cb));
         }
@@ -986,7 +995,7 @@ impl Runtime {
             return;
         }
         for ev in events {
-            self.events.push(json::stringify(&json::event(ev)));
+            self.events.push(json::event(ev));
             let name = match ev.kind {
                 EventKind::Impression => "engage:shown",
                 EventKind::Accept => "engage:accepted",
@@ -1040,14 +1049,18 @@ impl Runtime {
         if e.kind != Kind::Conversation {
             return;
         }
-        let url = tpl
-            .replace("{site}", &dom::encode(&self.cfg.site))
-            .replace("{engagement}", &dom::encode(&e.id))
-            .replace("{skill}", &dom::encode(e.skill.as_deref().unwrap_or("")))
-            .replace(
-                "{language}",
-                &dom::encode(language.as_deref().unwrap_or("")),
-            );
+        let mut url = dom::replace(tpl, "{site}", &dom::encode(&self.cfg.site));
+        url = dom::replace(&url, "{engagement}", &dom::encode(&e.id));
+        url = dom::replace(
+            &url,
+            "{skill}",
+            &dom::encode(e.skill.as_deref().unwrap_or("")),
+        );
+        url = dom::replace(
+            &url,
+            "{language}",
+            &dom::encode(language.as_deref().unwrap_or("")),
+        );
         if !dom::is_http(&url) {
             return;
         }
@@ -1069,7 +1082,7 @@ impl Runtime {
                     "engage-conversation",
                     "popup,width=420,height=640",
                 ) {
-                    let _ = child.set_opener(&JsValue::NULL);
+                    dom::set(&child, "opener", &JsValue::NULL);
                     return;
                 }
             }
@@ -1105,10 +1118,12 @@ impl Runtime {
             self.sent(if ok { 200 } else { 0 });
         } else if self.cfg.network {
             let gen = self.gen;
-            wasm_bindgen_futures::spawn_local(async move {
-                let status = net::post(&url, &body, false).await;
-                post_if(gen, Msg::Sent(status));
-            });
+            net::post(
+                &url,
+                &body,
+                false,
+                Box::new(move |status| post_if(gen, Msg::Sent(status))),
+            );
         } else {
             self.events.in_flight = 0;
         }
@@ -1147,10 +1162,7 @@ impl Runtime {
                 Some(send) => send(&url, &body, true),
                 None if self.cfg.network => {
                     if !net::beacon(&url, &body) {
-                        let (url, body) = (url.clone(), body.clone());
-                        wasm_bindgen_futures::spawn_local(async move {
-                            net::post(&url, &body, true).await;
-                        });
+                        net::post(&url, &body, true, Box::new(|_| ()));
                     }
                     true
                 }
@@ -1187,10 +1199,11 @@ impl Runtime {
         let url = self.api("/bundle");
         let etag = self.etag.clone();
         let gen = self.gen;
-        wasm_bindgen_futures::spawn_local(async move {
-            let r = net::get(&url, etag.as_deref()).await;
-            post_if(gen, Msg::Bundle(r));
-        });
+        net::get(
+            &url,
+            etag.as_deref(),
+            Box::new(move |r| post_if(gen, Msg::Bundle(r))),
+        );
     }
 
     fn bundle_fetched(&mut self, r: Option<Fetched>) {
@@ -1221,7 +1234,11 @@ impl Runtime {
             self.store.remove(&self.key("bundle"));
         }
         self.etag = f.etag;
-        let changed = self.bundle.as_ref() != Some(&b);
+        // Compared by text, not by value: a derived `PartialEq` over every bundle type costs
+        // kilobytes of wasm, and the server sends the same bytes for the same bundle.
+        let sig = text_sig(&f.body);
+        let changed = self.bundle.is_none() || sig != self.bundle_sig;
+        self.bundle_sig = sig;
         self.set_bundle(b);
         if self.started {
             if changed {
@@ -1242,13 +1259,16 @@ impl Runtime {
         self.avail_loading = true;
         let url = self.api("/availability");
         let gen = self.gen;
-        wasm_bindgen_futures::spawn_local(async move {
-            let a = net::get(&url, None)
-                .await
-                .filter(|f| f.status == 200)
-                .and_then(|f| net::parse_availability(&f.body));
-            post_if(gen, Msg::Avail(a));
-        });
+        net::get(
+            &url,
+            None,
+            Box::new(move |r| {
+                let a = r
+                    .filter(|f| f.status == 200)
+                    .and_then(|f| net::parse_availability(&f.body));
+                post_if(gen, Msg::Avail(a));
+            }),
+        );
     }
 
     fn avail_fetched(&mut self, a: Option<Availability>) {
@@ -1278,18 +1298,15 @@ impl Runtime {
     fn cache_avail(&self, a: &Availability) {
         let mut s = date_now().to_string();
         s.push('\n');
-        let mut skills = Map::new();
+        let skills = js_sys::Object::new();
         for (k, v) in a {
-            let mut o = Map::new();
-            o.insert("agents_online".into(), v.agents_online.into());
-            o.insert("agents_with_capacity".into(), v.agents_with_capacity.into());
-            o.insert(
-                "expected_wait_seconds".into(),
-                v.expected_wait_seconds.into(),
-            );
-            skills.insert(k.clone(), Value::Object(o));
+            let o = js_sys::Object::new();
+            dom::set(&o, "agents_online", &v.agents_online.into());
+            dom::set(&o, "agents_with_capacity", &v.agents_with_capacity.into());
+            dom::set(&o, "expected_wait_seconds", &v.expected_wait_seconds.into());
+            dom::set(&skills, k, &o);
         }
-        s.push_str(&json::stringify(&Value::Object(skills)));
+        s.push_str(&json::stringify_js(&skills));
         self.store.set(&self.key("avail"), &s);
     }
 
@@ -1347,8 +1364,8 @@ impl Runtime {
                 post_if(gen, Msg::LiveFailed);
             }
         });
-        source.set_onmessage(Some(on_message.as_ref().unchecked_ref()));
-        source.set_onerror(Some(on_error.as_ref().unchecked_ref()));
+        dom::set(&source, "onmessage", on_message.as_ref());
+        dom::set(&source, "onerror", on_error.as_ref());
         self.live = Some(Live {
             source: Some(source),
             _on_message: Some(on_message),
@@ -1440,7 +1457,7 @@ fn heading(v: &Visit, _now: Millis) -> String {
 /// `new CustomEvent(name, {detail})` on `window`.
 fn dispatch(name: &str, detail: &JsValue) {
     let init = web_sys::CustomEventInit::new();
-    init.set_detail(detail);
+    dom::set(&init, "detail", detail);
     if let (Some(w), Ok(ev)) = (
         dom::win(),
         web_sys::CustomEvent::new_with_event_init_dict(name, &init),
@@ -1450,6 +1467,13 @@ fn dispatch(name: &str, detail: &JsValue) {
 }
 
 /// A bundle for this site in the format this runtime reads.
+/// A 64-bit FNV-1a hash of a bundle's JSON text, to tell a new bundle from the one in use.
+fn text_sig(text: &str) -> u64 {
+    text.bytes().fold(0xcbf2_9ce4_8422_2325, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
 pub fn parse_bundle(text: &str, site: &str) -> Option<Bundle> {
     let b = crate::decode::bundle(&json::parse(text)?)?;
     (b.format == BUNDLE_FORMAT && b.site == site).then_some(b)

@@ -290,6 +290,54 @@ fn queued_types() -> Vec<String> {
 // ----- tests -----
 
 #[wasm_bindgen_test]
+fn js_case_folding_matches_the_engines() {
+    use engage_engine::RegexEngine;
+    /// The trait's default `eq_ignore_case`: Rust's `char::to_lowercase`.
+    struct RustCase;
+    impl RegexEngine for RustCase {
+        fn is_match(&self, _: &str, _: bool, _: &str) -> Option<bool> {
+            None
+        }
+    }
+    let js = engage_runtime::regex::JsRegex::new();
+    let words = [
+        "",
+        "a",
+        "A",
+        "École",
+        "ÉCOLE",
+        "école",
+        "Straße",
+        "STRASSE",
+        "ΣΑΣ",
+        "σας",
+        "σασ",
+        "İstanbul",
+        "i̇stanbul",
+        "ǅ",
+        "ǆ",
+        "Ⅻ",
+        "ⅻ",
+        "ＡＢＣ",
+        "ａｂｃ",
+        "😀",
+        "Ä",
+        "ä",
+        "K",
+        "k",
+    ];
+    for a in words {
+        for b in words {
+            assert_eq!(
+                js.eq_ignore_case(a, b),
+                RustCase.eq_ignore_case(a, b),
+                "{a} / {b}"
+            );
+        }
+    }
+}
+
+#[wasm_bindgen_test]
 fn decoder_reads_what_serde_reads() {
     let rich = bundle_json(
         vec![

@@ -62,7 +62,9 @@ pub fn build(tools: &Tools) -> Result {
     let optimized = out_dir.join("engage_runtime_bg.opt.wasm");
     cmd::run(
         Command::new(&tools.wasm_opt)
-            .arg("-Oz")
+            // Flattening and re-relooping before two -Oz rounds shaves ~0.5 KB gzip more than
+            // -Oz alone (--converge, --gufa, -Os measured no better).
+            .args(["--flatten", "--rereloop", "-Oz", "-Oz"])
             .args(WASM_OPT_FEATURES)
             // Names and producers sections are dead weight on the wire.
             .args(["--strip-debug", "--strip-producers"])

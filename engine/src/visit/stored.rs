@@ -15,35 +15,37 @@ impl Visit {
     /// The stored form (see [`Visit::from_value`]).
     pub fn to_value(&self) -> Value {
         let mut m = Map::new();
-        m.insert("v".into(), Value::from(self.format));
-        m.insert("p".into(), profile_to(&self.profile));
-        m.insert("n".into(), Value::from(self.visits));
-        m.insert("st".into(), Value::from(self.started_at));
-        m.insert("li".into(), Value::from(self.last_input_at));
-        m.insert("la".into(), Value::from(self.last_activity_at));
-        m.insert("a".into(), Value::Object(self.attributes.clone()));
+        put(&mut m, "v", Value::from(self.format));
+        put(&mut m, "p", profile_to(&self.profile));
+        put(&mut m, "n", Value::from(self.visits));
+        put(&mut m, "st", Value::from(self.started_at));
+        put(&mut m, "li", Value::from(self.last_input_at));
+        put(&mut m, "la", Value::from(self.last_activity_at));
+        put(&mut m, "a", Value::Object(self.attributes.clone()));
         if let Some(r) = &self.referrer {
-            m.insert("r".into(), Value::from(r.as_str()));
+            put(&mut m, "r", Value::from(r.as_str()));
         }
         let utm = self.utm.iter().map(|u| opt_str(u.as_deref())).collect();
-        m.insert("utm".into(), Value::Array(utm));
-        m.insert("pv".into(), Value::from(self.pages_viewed));
+        put(&mut m, "utm", Value::Array(utm));
+        put(&mut m, "pv", Value::from(self.pages_viewed));
         let past = self.past_pages.iter().map(past_to).collect();
-        m.insert("pp".into(), Value::Array(past));
+        put(&mut m, "pp", Value::Array(past));
         if let Some(p) = &self.page {
-            m.insert("pg".into(), page_to(p));
+            put(&mut m, "pg", page_to(p));
         }
         let displayed = self.displayed.iter().map(displayed_to).collect();
-        m.insert("d".into(), Value::Array(displayed));
-        m.insert("dc".into(), strings_to(&self.declined));
-        m.insert("ac".into(), strings_to(&self.accepted));
-        m.insert("cg".into(), strings_to(&self.controlled));
-        m.insert(
-            "k".into(),
+        put(&mut m, "d", Value::Array(displayed));
+        put(&mut m, "dc", strings_to(&self.declined));
+        put(&mut m, "ac", strings_to(&self.accepted));
+        put(&mut m, "cg", strings_to(&self.controlled));
+        put(
+            &mut m,
+            "k",
             per_kind_to(self.proactive_displays.map(Value::from)),
         );
-        m.insert(
-            "kd".into(),
+        put(
+            &mut m,
+            "kd",
             per_kind_to(self.proactive_declined.map(Value::from)),
         );
         let engaged = self
@@ -51,7 +53,7 @@ impl Visit {
             .iter()
             .map(|(id, f)| Value::Array(vec![Value::from(id.as_str()), Value::from(*f)]))
             .collect();
-        m.insert("en".into(), Value::Array(engaged));
+        put(&mut m, "en", Value::Array(engaged));
         Value::Object(m)
     }
 
@@ -99,9 +101,9 @@ impl Visit {
                 Some(p) => Some(page_from(p)?),
             },
             displayed: list(m.get("d"), displayed_from)?,
-            declined: list(m.get("dc"), |v| v.as_str().map(str::to_owned))?,
-            accepted: list(m.get("ac"), |v| v.as_str().map(str::to_owned))?,
-            controlled: list(m.get("cg"), |v| v.as_str().map(str::to_owned))?,
+            declined: strings_from(m.get("dc"))?,
+            accepted: strings_from(m.get("ac"))?,
+            controlled: strings_from(m.get("cg"))?,
             proactive_displays: per_kind_from(m.get("k"), |v| u32::try_from(v.as_u64()?).ok())?,
             proactive_declined: per_kind_from(m.get("kd"), Value::as_bool)?,
             engaged: list(m.get("en"), |v| {
@@ -148,11 +150,26 @@ fn u32_or_zero(m: &Map<String, Value>, k: &str) -> Option<u32> {
     }
 }
 
+/// `m[k] = v`. One non-generic call per field instead of the map's insertion inlined at each.
+#[inline(never)]
+fn put(m: &mut Map<String, Value>, k: &str, v: Value) {
+    m.insert(k.to_owned(), v);
+}
+
+/// A list (absent: empty); any bad item makes it `None`. A loop, not `collect()`: smaller wasm.
 fn list<T>(v: Option<&Value>, f: impl Fn(&Value) -> Option<T>) -> Option<Vec<T>> {
-    match v {
-        None => Some(Vec::new()),
-        Some(v) => v.as_array()?.iter().map(f).collect(),
+    let mut out = Vec::new();
+    if let Some(v) = v {
+        for x in v.as_array()? {
+            out.push(f(x)?);
+        }
     }
+    Some(out)
+}
+
+#[inline(never)]
+fn strings_from(v: Option<&Value>) -> Option<Vec<String>> {
+    list(v, |v| v.as_str().map(str::to_owned))
 }
 
 fn strings_to(v: &[String]) -> Value {
@@ -161,8 +178,8 @@ fn strings_to(v: &[String]) -> Value {
 
 fn per_kind_to(p: PerKind<Value>) -> Value {
     let mut m = Map::new();
-    m.insert("conversation".into(), p.conversation);
-    m.insert("content".into(), p.content);
+    put(&mut m, "conversation", p.conversation);
+    put(&mut m, "content", p.content);
     Value::Object(m)
 }
 
@@ -189,13 +206,13 @@ fn per_kind_from<T: Default>(
 
 fn profile_to(p: &Profile) -> Value {
     let mut m = Map::new();
-    m.insert("id".into(), Value::from(p.id.as_str()));
-    m.insert("device".into(), Value::from(p.device.as_str()));
+    put(&mut m, "id", Value::from(p.id.as_str()));
+    put(&mut m, "device", Value::from(p.device.as_str()));
     if let Some(l) = &p.language {
-        m.insert("language".into(), Value::from(l.as_str()));
+        put(&mut m, "language", Value::from(l.as_str()));
     }
     if let Some(c) = &p.country {
-        m.insert("country".into(), Value::from(c.as_str()));
+        put(&mut m, "country", Value::from(c.as_str()));
     }
     Value::Object(m)
 }
@@ -218,12 +235,12 @@ fn profile_from(v: &Value) -> Option<Profile> {
 
 fn past_to(p: &PastPage) -> Value {
     let mut m = Map::new();
-    m.insert("u".into(), Value::from(p.url.as_str()));
+    put(&mut m, "u", Value::from(p.url.as_str()));
     if let Some(t) = &p.title {
-        m.insert("t".into(), Value::from(t.as_str()));
+        put(&mut m, "t", Value::from(t.as_str()));
     }
     if let Some(s) = &p.section {
-        m.insert("s".into(), Value::from(s.as_str()));
+        put(&mut m, "s", Value::from(s.as_str()));
     }
     Value::Object(m)
 }
@@ -245,11 +262,11 @@ fn page_to(p: &Page) -> Value {
     }) else {
         return Value::Null;
     };
-    m.insert("at".into(), Value::from(p.started_at));
-    m.insert("sc".into(), Value::from(p.scroll));
-    m.insert("x".into(), Value::from(p.exit_intent));
+    put(&mut m, "at", Value::from(p.started_at));
+    put(&mut m, "sc", Value::from(p.scroll));
+    put(&mut m, "x", Value::from(p.exit_intent));
     if let Some(el) = &p.elements {
-        m.insert("el".into(), strings_to(el));
+        put(&mut m, "el", strings_to(el));
     }
     Value::Object(m)
 }
@@ -269,17 +286,17 @@ fn page_from(v: &Value) -> Option<Page> {
         },
         elements: match m.get("el") {
             None | Some(Value::Null) => None,
-            Some(el) => Some(list(Some(el), |v| v.as_str().map(str::to_owned))?),
+            Some(el) => Some(strings_from(Some(el))?),
         },
     })
 }
 
 fn displayed_to(d: &Displayed) -> Value {
     let mut m = Map::new();
-    m.insert("c".into(), Value::from(d.campaign.as_str()));
-    m.insert("e".into(), Value::from(d.engagement.as_str()));
-    m.insert("z".into(), Value::from(d.zone.as_str()));
-    m.insert("s".into(), Value::from(d.state.as_str()));
+    put(&mut m, "c", Value::from(d.campaign.as_str()));
+    put(&mut m, "e", Value::from(d.engagement.as_str()));
+    put(&mut m, "z", Value::from(d.zone.as_str()));
+    put(&mut m, "s", Value::from(d.state.as_str()));
     Value::Object(m)
 }
 
