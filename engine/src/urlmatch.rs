@@ -309,6 +309,15 @@ impl<'a> Txt<'a> {
         if pos + lit.len() > self.len() {
             return false;
         }
+        // The common case, entirely inside the real bytes: one slice comparison (literals are
+        // stored lowercase when the component is case-insensitive).
+        if let Some(t) = self.a.get(pos..pos + lit.len()) {
+            return if ci {
+                t.iter().zip(lit).all(|(t, l)| t.to_ascii_lowercase() == *l)
+            } else {
+                t == lit
+            };
+        }
         lit.iter().enumerate().all(|(k, &l)| {
             let t = self.at(pos + k);
             if ci {
@@ -323,19 +332,27 @@ impl<'a> Txt<'a> {
 /// Whether the whole `text` matches `prog`. A forward dynamic program over (instruction, text
 /// position): every epsilon move goes to a later instruction, every other move to a later text
 /// position, so one pass in order decides. O(prog × text), no recursion.
+#[inline]
 fn run(prog: &[Ins], text: Txt<'_>, ci: bool, delim: Option<u8>) -> bool {
+    // The shapes nearly every real pattern compiles to, decided without the general machine
+    // (whose large frame would dominate the cost of these).
     let n = text.len();
     match prog {
-        [] => return n == 0,
-        [Ins::Star] => return true,
-        [Ins::Lit(l)] => return n == l.len() && text.lit_at(0, l, ci),
-        [Ins::Lit(l), Ins::Star] => return text.lit_at(0, l, ci),
-        [Ins::Star, Ins::Lit(l)] => return n >= l.len() && text.lit_at(n - l.len(), l, ci),
+        [] => n == 0,
+        [Ins::Star] => true,
+        [Ins::Lit(l)] => n == l.len() && text.lit_at(0, l, ci),
+        [Ins::Lit(l), Ins::Star] => text.lit_at(0, l, ci),
+        [Ins::Star, Ins::Lit(l)] => n >= l.len() && text.lit_at(n - l.len(), l, ci),
         [Ins::Star, Ins::Lit(l), Ins::Star] => {
-            return n >= l.len() && (0..=n - l.len()).any(|p| text.lit_at(p, l, ci))
+            n >= l.len() && (0..=n - l.len()).any(|p| text.lit_at(p, l, ci))
         }
-        _ => {}
+        _ => run_general(prog, text, ci, delim),
     }
+}
+
+#[inline(never)]
+fn run_general(prog: &[Ins], text: Txt<'_>, ci: bool, delim: Option<u8>) -> bool {
+    let n = text.len();
     if n > MAX_TEXT {
         return false;
     }
