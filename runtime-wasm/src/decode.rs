@@ -12,10 +12,9 @@ use engage_engine::bundle::{
     BehaviorProgram, Bundle, BundleCampaign, BundleEngagement, BundleSettings, BundleSkill,
     CompiledCreative, CreativeProgram, EntryPointProgram, PageTest, Schedule,
 };
-use engage_engine::html::{Node, Tag};
 use engage_engine::model::{
     Channel, EngagedRule, EngagedState, Format, Kind, Offsite, OffsiteSource, PageField, PerKind,
-    Sender, Source, Style, WindowMode, Zone,
+    Source, WindowMode, Zone,
 };
 use engage_engine::urlmatch::{CompiledMatcher, Component, UrlPattern};
 use serde_json::{Map, Value};
@@ -215,7 +214,8 @@ fn engagement(v: &Value) -> Option<BundleEngagement> {
         entry_point: or(o, "entry_point", EntryPointProgram::default(), entry_point)?,
         behavior: or(o, "behavior", BehaviorProgram::default(), behavior)?,
         creative: creatives(o.get("creative")?)?,
-        sender: opt(o, "sender", sender)?,
+        // Rendering only (the host reads it from the JSON).
+        sender: None,
         authenticated: flag(o, "authenticated")?,
         window_mode: or(o, "window_mode", WindowMode::Embedded, |v| {
             pick(
@@ -325,50 +325,11 @@ fn creatives(v: &Value) -> Option<CreativeProgram> {
     })
 }
 
+/// The engine needs to know which creatives exist, not what they say: the host renders them
+/// from the bundle's JSON. So a creative is read as present, and its content is not decoded.
 fn creative(v: &Value) -> Option<CompiledCreative> {
-    let o = v.as_object()?;
-    Some(CompiledCreative {
-        title: ostr(o, "title")?,
-        message: list(o, "message", node)?,
-        cta: ostr(o, "cta")?,
-        url: ostr(o, "url")?,
-        image_url: ostr(o, "image_url")?,
-        style: opt(o, "style", style)?,
-    })
-}
-
-/// Message nodes: a string is text; `{"t": tag, "h": href, "c": [...]}` an element.
-fn node(v: &Value) -> Option<Node> {
-    if let Some(t) = v.as_str() {
-        return Some(Node::Text(t.into()));
-    }
-    let o = v.as_object()?;
-    Some(Node::Element {
-        t: Tag::from_name(o.get("t")?.as_str()?)?,
-        h: ostr(o, "h")?,
-        c: list(o, "c", node)?,
-    })
-}
-
-fn style(v: &Value) -> Option<Style> {
-    let o = v.as_object()?;
-    Some(Style {
-        background: ostr(o, "background")?,
-        color: ostr(o, "color")?,
-        accent: ostr(o, "accent")?,
-        radius: ostr(o, "radius")?,
-        offset_x: ostr(o, "offset_x")?,
-        offset_y: ostr(o, "offset_y")?,
-        width: ostr(o, "width")?,
-    })
-}
-
-fn sender(v: &Value) -> Option<Sender> {
-    let o = v.as_object()?;
-    Some(Sender {
-        name: ostr(o, "name")?,
-        avatar_url: ostr(o, "avatar_url")?,
-    })
+    v.as_object()?;
+    Some(CompiledCreative::default())
 }
 
 fn offsite(v: &Value) -> Option<Offsite> {

@@ -4,7 +4,7 @@
 //! — serde's generated code per type and serde_json's text parser and printer would cost tens of
 //! kilobytes of the size budget.
 
-use engage_engine::visit::{Event, EventKind, Visit};
+use engage_engine::visit::Visit;
 use serde_json::{Map, Number, Value};
 use wasm_bindgen::{JsCast, JsValue};
 
@@ -17,10 +17,6 @@ pub fn parse(text: &str) -> Option<Value> {
     Some(from_js(&v, 0))
 }
 
-/// `JSON.stringify` of a `Value`.
-pub fn stringify(v: &Value) -> String {
-    stringify_js(&to_js(v))
-}
 
 /// A JSON-like JS value (as `JSON.parse` makes them) as a `Value`.
 pub fn from_js(v: &JsValue, depth: u32) -> Value {
@@ -68,7 +64,7 @@ pub fn to_js(v: &Value) -> JsValue {
         Value::Object(m) => {
             let o = js_sys::Object::new();
             for (k, v) in m {
-                crate::dom::set(&o, k, &to_js(v));
+                set(&o, k, &to_js(v));
             }
             o.into()
         }
@@ -82,48 +78,14 @@ pub fn object(v: Value) -> Option<Map<String, Value>> {
     }
 }
 
-/// The stored form of a visit (the engine's hand-written `Visit::to_value`).
+/// The stored form of a visit (the engine's hand-written `Visit::to_value`), as JSON text.
 pub fn store_visit(v: &Visit) -> String {
-    stringify(&v.to_value())
+    stringify_js(&to_js(&v.to_value()))
 }
 
-/// A stored visit: another format or a garbled state gives `None`.
-pub fn visit(v: Value) -> Option<Visit> {
-    Visit::from_value(&v)
-}
-
-/// An engine event as the server takes it (the engine's `Event` serialization), as JSON text.
-/// Built as a JS object directly: no `Map` in between.
-pub fn event(e: &Event) -> String {
-    let o = js_sys::Object::new();
-    let kind = match e.kind {
-        EventKind::Impression => "impression",
-        EventKind::Accept => "accept",
-        EventKind::Decline => "decline",
-        EventKind::Control => "control",
-        EventKind::Goal => "goal",
-        EventKind::State => "state",
-    };
-    let set = |k: &str, v: JsValue| crate::dom::set(&o, k, &v);
-    set("type", kind.into());
-    set("at", JsValue::from_f64(e.at as f64));
-    set("visit", JsValue::from_f64(f64::from(e.visit)));
-    let strings = [
-        ("campaign", e.campaign.as_deref()),
-        ("engagement", e.engagement.as_deref()),
-        ("zone", e.zone.as_deref()),
-        ("state", e.state.map(|s| s.as_str())),
-        ("name", e.name.as_deref()),
-    ];
-    for (k, v) in strings {
-        if let Some(v) = v {
-            set(k, v.into());
-        }
-    }
-    if let Some(v) = e.value {
-        set("value", JsValue::from_f64(v));
-    }
-    stringify_js(&o)
+/// `o[key] = value` (a plain data property; never throws for plain objects).
+pub fn set(o: &JsValue, key: &str, value: &JsValue) {
+    let _ = js_sys::Reflect::set(o, &JsValue::from_str(key), value);
 }
 
 /// `JSON.stringify` of a JS value.

@@ -1,66 +1,43 @@
-//! engage's browser runtime: the glue between the page and `engage-engine`.
+//! engage's browser runtime: the engine in the visitor's browser, and the page glue around it.
 //!
-//! `www/tag.js` loads this module and calls [`start`] once with the site's `init` options and
-//! the commands queued so far, then forwards every later `engage(name, arg)` call to
-//! [`command`]. Everything else happens inside: the runtime reads the page, keeps the visit in
-//! `localStorage`, feeds the engine ([`engage_engine::visit::Visit::apply`]) the page views,
-//! time, attributes, scroll, exit intent, activity, availability, accepts and declines, renders
-//! what the engine answers and reports the engine's events. It holds no targeting rule.
+//! The runtime is two halves in one crate:
 //!
-//! # Storage
+//! - **this wasm module** holds the visit and the bundle and answers every decision with
+//!   `engage-engine` ([`Visit::apply`]); it reads and writes nothing of the page;
+//! - **`js/host.js` and `js/ui.js`** (shipped inside the glue as wasm-bindgen snippets, bundled
+//!   and minified by `cargo xtask build-wasm`) do the I/O: they read the page, follow SPA
+//!   navigation, watch scroll/exit intent/activity, keep storage, fetch the bundle and
+//!   availability, set the one next-wake-up timer, render in shadow DOM, dispatch the
+//!   `engage:*` events and batch the runtime events to the server. They hold no targeting rule:
+//!   what is shown, in which zone and state, with which creative, comes from here.
 //!
-//! All keys start with `engage:` (see [`store`] for the layout): the visitor id, the visit state
-//! (`Visit::to_json`), the bundle with its ETag (so a returning visitor's first decision needs no
-//! network; it is revalidated with `If-None-Match`), the last availability snapshot (used for the
-//! first decision when younger than a minute), unsent events, and the debug flag. Anything
-//! unreadable, of another format or of another visitor is removed and rebuilt.
+//! Why the DOM work is JavaScript: every web-sys binding costs wasm code plus glue, and the
+//! whole runtime must weigh at most 60 KB gzip (SPEC §8). Rendering, listeners and fetches
+//! written in Rust weighed ≈40 KB gzip more than the same work in JavaScript.
 //!
-//! # Time on page and hidden tabs
-//!
-//! `time_on_page` and `time_on_site` are wall-clock time since the page view (since the visit
-//! began), as the engine defines them: **time in a hidden (background) tab counts**. What waits
-//! for the visitor is the display: when the engine's next-wake-up timer fires while the document
-//! is hidden, that decision is not taken then but as soon as the tab is visible again. So a
-//! `time_on_page: 30` invitation in a tab left in the background for a minute appears the moment
-//! the visitor comes back (not 30 s later, and not unseen in the background), and its impression
-//! is counted then. The page view itself is decided when it happens, hidden or not (a page
-//! opened in a background tab counts as viewed). Idle time (`idle_seconds`) runs while hidden
-//! too (a hidden tab has no activity). Activity is reported at most once a second, so idle time
-//! is exact to a second.
-//!
-//! # Page views
-//!
-//! The first page view is the document's URL (UTM parameters included: the engine reads them
-//! from it), title and referrer. Single-page apps are followed by themselves: `pushState`,
-//! `replaceState`, `popstate` and `hashchange` are watched, and when the URL has changed 120 ms
-//! later (routers set the title late) a page view follows; a change of the hash alone counts
-//! only for hash routes (`#/…`, `#!…`), not for in-page anchors. Once the site calls
-//! `engage("page", {url, title, section})` it is taken to report its own page views and the
-//! automatic detection stops (a `page` for the URL already counted is not counted twice).
-//!
-//! # Events
-//!
-//! The engine's events are queued (bounded, persisted) and sent to
-//! `POST /v1/sites/{site}/events` as `{"visitor": id, "events": [...]}` with a `text/plain`
-//! body: at most one request per 5 s, retried with backoff, and with `navigator.sendBeacon`
-//! (`fetch` `keepalive` as fallback) when the page is hidden or unloaded. `engage:shown`,
-//! `engage:accepted`, `engage:declined` and `engage:state` are dispatched on `window`.
+//! `www/tag.js` loads the glue and calls [`start`] with the site's `init` options and the
+//! queued commands, then forwards every later `engage(name, arg)` to [`command`]. [`start`]
+//! hands the host one function, `engine(op, a, b)`, through which it reaches this module; see
+//! [`api`] for the operations.
 
-pub mod debug;
+pub mod api;
 pub mod decode;
-pub mod dom;
 pub mod json;
-pub mod net;
-pub mod page;
 pub mod regex;
-pub mod render;
-pub mod runtime;
-pub mod store;
-pub mod style;
-
-pub use runtime::{install, post, uninstall, with, Config, Msg, Runtime};
 
 use wasm_bindgen::prelude::*;
+use wasm_bindgen::JsCast;
+
+#[wasm_bindgen(module = "/js/host.js")]
+extern "C" {
+    /// Starts the host: answers the running runtime's handle, or `undefined` when it refused
+    /// (no valid site, or a runtime already runs).
+    #[wasm_bindgen(js_name = boot)]
+    fn host_boot(engine: &JsValue, opts: &JsValue, queue: &JsValue) -> JsValue;
+    /// The running runtime's handle (`undefined` when none).
+    #[wasm_bindgen(js_name = current)]
+    fn host_current() -> JsValue;
+}
 
 /// Starts the page's runtime: `opts` is `{site, server, debug}`, `queue` the `engage.q` array
 /// of `arguments` objects queued before the runtime loaded (handled in order, before the first
@@ -68,32 +45,36 @@ use wasm_bindgen::prelude::*;
 /// already runs.
 #[wasm_bindgen]
 pub fn start(opts: JsValue, queue: JsValue) -> bool {
-    let Some(cfg) = Config::from_js(&opts) else {
-        return false;
-    };
-    if with(|_| ()).is_some() {
-        return false;
-    }
-    let rt = Runtime::new(cfg);
-    runtime::install_quiet(rt);
-    let items = js_sys::Array::from(&queue);
-    for args in items.iter() {
-        let args = js_sys::Array::from(&args);
-        if let Some(name) = args.get(0).as_string() {
-            post(Msg::Command(name, args.get(1)));
-        }
-    }
-    post(Msg::Start);
-    true
+    !host_boot(&api::engine(), &opts, &queue).is_undefined()
 }
 
 /// `engage(name, arg)`: `page`, `attributes`, `goal`, `debug` (`init` is tag.js's).
 #[wasm_bindgen]
 pub fn command(name: String, arg: JsValue) {
-    post(Msg::Command(name, arg));
+    let h = host_current();
+    if let Ok(f) = js_sys::Reflect::get(&h, &"command".into()) {
+        if let Some(f) = f.dyn_ref::<js_sys::Function>() {
+            let _ = f.call2(&h, &name.into(), &arg);
+        }
+    }
+}
+
+/// The running runtime's handle, for tests and debugging: `{command, stop, flush, events,
+/// debugText, hasPanel, outcome, ui}` (see `js/host.js`).
+#[wasm_bindgen]
+pub fn runtime() -> JsValue {
+    host_current()
 }
 
 #[cfg(target_arch = "wasm32")]
 #[global_allocator]
 // SAFETY: the runtime runs on the page's one thread (no wasm threads).
 static ALLOCATOR: talc::TalckWasm = unsafe { talc::TalckWasm::new_global() };
+
+// `js/host.js` imports `./ui.js`; naming the module here makes wasm-bindgen ship it beside
+// host.js (in tests and in the build, which bundles both into the glue).
+#[wasm_bindgen(module = "/js/ui.js")]
+extern "C" {
+    /// The renderer (`js/ui.js`).
+    pub type Ui;
+}

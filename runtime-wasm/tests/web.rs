@@ -1,17 +1,15 @@
 //! Browser tests of the runtime, in headless Chromium:
 //! `CHROMEDRIVER=/usr/bin/chromedriver cargo test -p engage-runtime --target wasm32-unknown-unknown`.
 //!
-//! Each test installs its own runtime (the page has one at a time), drives it with messages and
-//! DOM events, checks the DOM, the `engage:*` events and the event queue, and uninstalls it.
+//! Each test starts its own runtime through the public entry point (`engage_runtime::start`,
+//! what tag.js calls) with test options — a bundle and availability instead of the network,
+//! memory storage, a captured event sender — drives it through `engage(...)` commands, DOM
+//! events and the runtime's handle, checks the DOM, the `engage:*` events and the event queue,
+//! and stops it.
 
-use engage_engine::availability::{Availability, SkillAvailability};
 use engage_engine::bundle::Bundle;
-use engage_engine::visit::Input;
-use engage_runtime::net::EventQueue;
-use engage_runtime::store::{LocalStore, MemStore, Store};
-use engage_runtime::{install, post, uninstall, with, Config, Msg, Runtime};
 use serde_json::{json, Value};
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::rc::Rc;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen::JsCast;
@@ -88,39 +86,135 @@ fn bundle_json(engagements: Vec<Value>, settings: Value) -> Value {
     })
 }
 
-fn bundle(engagements: Vec<Value>, settings: Value) -> Bundle {
-    engage_runtime::decode::bundle(&bundle_json(engagements, settings)).expect("test bundle")
+fn bundle(engagements: Vec<Value>, settings: Value) -> Value {
+    bundle_json(engagements, settings)
 }
 
-fn online() -> Availability {
-    let mut a = Availability::new();
-    a.insert(
-        "sales".into(),
-        SkillAvailability {
-            agents_online: 2,
-            agents_with_capacity: 1,
-            expected_wait_seconds: 10,
-        },
-    );
-    a
+fn online() -> Value {
+    json!({"skills": {"sales": {"agents_online": 2, "agents_with_capacity": 1, "expected_wait_seconds": 10}}})
+}
+
+fn js(v: &Value) -> JsValue {
+    js_sys::JSON::parse(&v.to_string()).unwrap()
+}
+
+fn get(v: &JsValue, k: &str) -> JsValue {
+    js_sys::Reflect::get(v, &k.into()).unwrap()
+}
+
+/// A `localStorage`-shaped object in memory.
+fn mem_store() -> JsValue {
+    js_sys::Function::new_no_args(
+        "const m = new Map(); return {getItem: k => m.has(k) ? m.get(k) : null, \
+         setItem: (k, v) => { m.set(k, String(v)); }, removeItem: k => { m.delete(k); }};",
+    )
+    .call0(&JsValue::NULL)
+    .unwrap()
+}
+
+fn store_get(store: &JsValue, k: &str) -> Option<String> {
+    let f: js_sys::Function = get(store, "getItem").dyn_into().unwrap();
+    f.call1(store, &k.into()).unwrap().as_string()
+}
+
+fn store_set(store: &JsValue, k: &str, v: &str) {
+    let f: js_sys::Function = get(store, "setItem").dyn_into().unwrap();
+    f.call2(store, &k.into(), &v.into()).unwrap();
+}
+
+fn store_remove(store: &JsValue, k: &str) {
+    let f: js_sys::Function = get(store, "removeItem").dyn_into().unwrap();
+    f.call1(store, &k.into()).unwrap();
 }
 
 type Sent = Rc<RefCell<Vec<(String, String, bool)>>>;
 
-/// A runtime config: memory storage, no network, events captured.
-fn config(b: Bundle) -> (Config, Sent) {
+/// What a test runtime reports: the requests it sent, and a switch that makes them fail.
+struct Net {
+    sent: Sent,
+    fail: Rc<Cell<bool>>,
+}
+
+/// The options of a test runtime: site `test`, no network, online availability, `bundle`.
+fn opts(bundle: Option<&Value>) -> Value {
+    let mut o = json!({
+        "site": "test", "server": "https://engage.example", "network": false,
+        "availability": online()
+    });
+    if let Some(b) = bundle {
+        o["bundle"] = json!(b.to_string());
+    }
+    o
+}
+
+/// Starts a runtime with `o` (see [`opts`]), storage `store` and the `queue` of commands
+/// queued before it loaded; events go to the returned [`Net`].
+fn launch_with(o: Value, store: &JsValue, queue: Vec<(&str, Value)>) -> Net {
     let sent: Sent = Rc::default();
-    let mut c = Config::new("test", "https://engage.example");
-    c.store = Some(Rc::new(MemStore::default()));
-    c.network = false;
-    c.bundle = Some(b);
-    c.availability = Some(online());
-    let log = sent.clone();
-    c.sender = Some(Rc::new(move |url: &str, body: &str, unloading: bool| {
-        log.borrow_mut().push((url.into(), body.into(), unloading));
-        true
-    }));
-    (c, sent)
+    let fail = Rc::new(Cell::new(false));
+    let (log, f) = (sent.clone(), fail.clone());
+    let send = Closure::<dyn FnMut(String, String, bool) -> bool>::new(
+        move |url: String, body: String, unloading: bool| {
+            log.borrow_mut().push((url, body, unloading));
+            !f.get()
+        },
+    );
+    let o = js(&o);
+    js_sys::Reflect::set(&o, &"storage".into(), store).unwrap();
+    js_sys::Reflect::set(&o, &"send".into(), &send.into_js_value()).unwrap();
+    let q = js_sys::Array::new();
+    for (name, arg) in queue {
+        q.push(&js_sys::Array::of2(&name.into(), &js(&arg)));
+    }
+    assert!(engage_runtime::start(o, q.into()), "the runtime started");
+    Net { sent, fail }
+}
+
+fn launch(bundle: &Value) -> Net {
+    launch_with(opts(Some(bundle)), &mem_store(), vec![])
+}
+
+/// The running runtime's handle method `name`, called with `args`.
+fn handle(name: &str, args: &[JsValue]) -> JsValue {
+    let h = engage_runtime::runtime();
+    assert!(!h.is_undefined(), "a runtime runs");
+    let f: js_sys::Function = get(&h, name).dyn_into().unwrap();
+    f.apply(&h, &args.iter().collect::<js_sys::Array>()).unwrap()
+}
+
+fn uninstall() {
+    if !engage_runtime::runtime().is_undefined() {
+        handle("stop", &[]);
+    }
+    assert!(engage_runtime::runtime().is_undefined());
+}
+
+fn command(name: &str, arg: Value) {
+    engage_runtime::command(name.into(), js(&arg));
+}
+
+fn input(i: Value) {
+    handle("input", &[js(&i)]);
+}
+
+fn info(k: &str) -> JsValue {
+    get(&handle("info", &[]), k)
+}
+
+fn pages_viewed() -> u32 {
+    info("pages").as_f64().unwrap() as u32
+}
+
+fn visit_number() -> u32 {
+    info("visit").as_f64().unwrap() as u32
+}
+
+fn started() -> bool {
+    handle("started", &[]).is_truthy()
+}
+
+fn debug_text() -> Option<String> {
+    handle("debugText", &[]).as_string()
 }
 
 fn root() -> Option<web_sys::ShadowRoot> {
@@ -217,10 +311,6 @@ impl Drop for Events {
     }
 }
 
-fn get(v: &JsValue, k: &str) -> JsValue {
-    js_sys::Reflect::get(v, &k.into()).unwrap()
-}
-
 /// Catches anything reaching `window.onerror` or `unhandledrejection` while alive.
 struct ErrorTrap {
     hits: Rc<RefCell<Vec<String>>>,
@@ -262,29 +352,24 @@ impl Drop for ErrorTrap {
 }
 
 fn shown_ids() -> Vec<String> {
-    with(|rt| {
-        rt.visit()
-            .shown()
-            .into_iter()
-            .map(|s| s.engagement)
-            .collect()
-    })
-    .unwrap_or_default()
+    js_sys::Array::from(&handle("shown", &[]))
+        .iter()
+        .filter_map(|v| v.as_string())
+        .collect()
+}
+
+fn queued() -> Vec<Value> {
+    js_sys::Array::from(&handle("events", &[]))
+        .iter()
+        .map(|e| serde_json::from_str(&e.as_string().unwrap()).unwrap())
+        .collect()
 }
 
 fn queued_types() -> Vec<String> {
-    with(|rt| {
-        rt.queued_events()
-            .iter()
-            .map(|e| {
-                serde_json::from_str::<Value>(e).unwrap()["type"]
-                    .as_str()
-                    .unwrap()
-                    .to_string()
-            })
-            .collect()
-    })
-    .unwrap_or_default()
+    queued()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap().to_string())
+        .collect()
 }
 
 // ----- tests -----
@@ -403,7 +488,22 @@ fn decoder_reads_what_serde_reads() {
     with_hours["campaigns"][0]["priority"] = json!(-5);
     for v in [rich, with_hours] {
         let ours = engage_runtime::decode::bundle(&v).expect("decoded");
-        let theirs: Bundle = serde_json::from_value(v).expect("serde");
+        let mut theirs: Bundle = serde_json::from_value(v).expect("serde");
+        // Creatives and senders are rendered from the JSON by the host: the engine only
+        // learns which creatives exist.
+        for e in theirs.campaigns.iter_mut().flat_map(|c| c.engagements.iter_mut()) {
+            e.sender = None;
+            for c in [
+                &mut e.creative.online,
+                &mut e.creative.busy,
+                &mut e.creative.offline,
+                &mut e.creative.content,
+            ] {
+                if let Some(c) = c {
+                    *c = Default::default();
+                }
+            }
+        }
         assert_eq!(ours, theirs);
     }
     // Garbage is refused, never half-read.
@@ -437,8 +537,7 @@ async fn every_format_renders_with_its_attributes() {
         ],
         json!({}),
     );
-    let (cfg, _) = config(b);
-    install(Runtime::new(cfg));
+    launch(&b);
     for (id, zone, format, state) in [
         ("st-left", "left", "sticky", "online"),
         ("st-right", "right", "sticky", "online"),
@@ -511,8 +610,7 @@ async fn every_format_renders_with_its_attributes() {
             vec![eng("pro", format, json!("proactive"), json!({}))],
             json!({}),
         );
-        let (cfg, _) = config(b);
-        install(Runtime::new(cfg));
+        launch(&b);
         let e = engagement("pro").unwrap_or_else(|| panic!("{format} rendered"));
         assert_eq!(attr(&e, "data-zone"), "proactive");
         assert_eq!(attr(&e, "data-format"), format);
@@ -547,12 +645,8 @@ async fn accept_and_decline() {
         json!({"conversation_url": "https://chat.example/{site}/{engagement}?skill={skill}&lang={language}"}),
     );
     let events = Events::new();
-    let (cfg, _) = config(b);
-    install(Runtime::new(cfg));
-    post(Msg::Command(
-        "attributes".into(),
-        js_sys::JSON::parse(r#"{"plan": "gold"}"#).unwrap(),
-    ));
+    launch(&b);
+    command("attributes", json!({"plan": "gold"}));
     assert_eq!(events.names(), ["engage:shown", "engage:shown"]);
     let shown = events.detail("engage:shown").unwrap();
     assert_eq!(get(&shown, "engagement").as_string().unwrap(), "side");
@@ -570,7 +664,7 @@ async fn accept_and_decline() {
     assert!(engagement("side").is_none());
     let declined = events.detail("engage:declined").expect("declined event");
     assert_eq!(get(&declined, "engagement").as_string().unwrap(), "side");
-    post(Msg::Input(Input::Tick));
+    input(json!({"tick": 1}));
     assert!(engagement("side").is_none());
     assert!(!shown_ids().contains(&"side".to_string()));
 
@@ -621,8 +715,7 @@ async fn overlay_escape_declines_and_focus_returns() {
         vec![eng("ov", "overlay", json!("proactive"), json!({}))],
         json!({}),
     );
-    let (cfg, _) = config(b);
-    install(Runtime::new(cfg));
+    launch(&b);
     assert!(engagement("ov").is_some());
     assert!(root().unwrap().active_element().is_some(), "focus moved in");
     let init = web_sys::KeyboardEventInit::new();
@@ -650,13 +743,10 @@ async fn button_refresh_changes_state_in_place() {
         json!({}),
     );
     let events = Events::new();
-    let (cfg, _) = config(b);
-    install(Runtime::new(cfg));
+    launch(&b);
     let before = find_in("zone-refresh", "[data-engagement=refresh]").unwrap();
     assert_eq!(attr(&before, "data-state"), "online");
-    let mut offline = Availability::new();
-    offline.insert("sales".into(), SkillAvailability::default());
-    post(Msg::Live(offline));
+    input(json!({"availability": {"skills": {"sales": {"agents_online": 0}}}}));
     let after = find_in("zone-refresh", "[data-engagement=refresh]").unwrap();
     assert_eq!(after, before, "same element, not re-mounted");
     assert_eq!(attr(&after, "data-state"), "offline");
@@ -689,16 +779,15 @@ async fn spa_navigation_reevaluates() {
         json!({}),
     );
     v["page_tests"] = json!([{"f": "url", "m": {"contains": "/engage-spa-shop"}}]);
-    let b = engage_runtime::decode::bundle(&v).unwrap();
-    let (cfg, _) = config(b);
-    install(Runtime::new(cfg));
+    let b = v;
+    launch(&b);
     assert!(engagement("shop-only").is_none());
     let h = w.history().unwrap();
     h.push_state_with_url(&JsValue::NULL, "", Some("/engage-spa-shop?utm_source=news"))
         .unwrap();
     sleep(400).await;
     assert!(engagement("shop-only").is_some(), "shown after pushState");
-    assert_eq!(with(|rt| rt.visit().pages_viewed()), Some(2));
+    assert_eq!(Some(pages_viewed()), Some(2));
     // An in-page anchor is not a page view.
     h.push_state_with_url(
         &JsValue::NULL,
@@ -707,24 +796,21 @@ async fn spa_navigation_reevaluates() {
     )
     .unwrap();
     sleep(400).await;
-    assert_eq!(with(|rt| rt.visit().pages_viewed()), Some(2));
+    assert_eq!(Some(pages_viewed()), Some(2));
     // Back: popstate is a page view too, and the engagement leaves with its page.
     h.replace_state_with_url(&JsValue::NULL, "", Some(&original))
         .unwrap();
     sleep(400).await;
-    assert_eq!(with(|rt| rt.visit().pages_viewed()), Some(3));
+    assert_eq!(Some(pages_viewed()), Some(3));
     assert!(engagement("shop-only").is_none());
     // Once the site reports page views itself, history is left to it.
-    post(Msg::Command(
-        "page".into(),
-        js_sys::JSON::parse(r#"{"url": "/engage-spa-shop/item", "section": "shop"}"#).unwrap(),
-    ));
-    assert_eq!(with(|rt| rt.visit().pages_viewed()), Some(4));
+    command("page", json!({"url": "/engage-spa-shop/item", "section": "shop"}));
+    assert_eq!(Some(pages_viewed()), Some(4));
     assert!(engagement("shop-only").is_some());
     h.push_state_with_url(&JsValue::NULL, "", Some("/elsewhere"))
         .unwrap();
     sleep(400).await;
-    assert_eq!(with(|rt| rt.visit().pages_viewed()), Some(4));
+    assert_eq!(Some(pages_viewed()), Some(4));
     h.replace_state_with_url(&JsValue::NULL, "", Some(&original))
         .unwrap();
     uninstall();
@@ -733,31 +819,28 @@ async fn spa_navigation_reevaluates() {
 #[wasm_bindgen_test]
 async fn corrupted_or_foreign_storage_is_reset() {
     let trap = ErrorTrap::new();
-    let store = Rc::new(LocalStore::open().expect("localStorage"));
+    let store: JsValue = web_sys::window().unwrap().local_storage().unwrap().unwrap().into();
     let p = "engage-t4:";
-    store.set("engage-t4:vid", "<script>alert(1)</script>");
-    store.set("engage-t4:test:visit", "{\"v\":1,\"p\":");
-    store.set("engage-t4:test:bundle", "\"etag\"\n{not json at all");
-    store.set("engage-t4:test:events", "[{\"type\":");
-    store.set("engage-t4:test:avail", "yesterday\n[]");
-    store.set("engage-t4:debug", "maybe");
-    let start = |b: Option<Bundle>| {
-        let mut c = Config::new("test", "https://engage.example");
-        c.prefix = p.into();
-        c.store = Some(store.clone() as Rc<dyn Store>);
-        c.network = false;
-        c.bundle = b;
-        c.availability = Some(online());
-        install(Runtime::new(c));
+    store_set(&store, "engage-t4:vid", "<script>alert(1)</script>");
+    store_set(&store, "engage-t4:test:visit", "{\"v\":1,\"p\":");
+    store_set(&store, "engage-t4:test:bundle", "\"etag\"\n{not json at all");
+    store_set(&store, "engage-t4:test:events", "[{\"type\":");
+    store_set(&store, "engage-t4:test:avail", "yesterday\n[]");
+    store_set(&store, "engage-t4:debug", "maybe");
+    let start = |b: Option<Value>| {
+        let mut o = opts(b.as_ref());
+        o["prefix"] = json!(p);
+        launch_with(o, &store, vec![]);
     };
     // No usable bundle anywhere: nothing shows, the garbage is gone, nothing throws.
     start(None);
-    let vid = store.get("engage-t4:vid").unwrap();
+    let vid = store_get(&store, "engage-t4:vid").unwrap();
     assert_eq!(vid.len(), 32);
     assert!(vid.bytes().all(|b| b.is_ascii_hexdigit()));
-    assert_eq!(store.get("engage-t4:test:bundle"), None);
-    assert_eq!(store.get("engage-t4:test:visit"), None);
-    assert!(!with(|rt| rt.started()).unwrap());
+    assert_eq!(store_get(&store, "engage-t4:test:bundle"), None);
+    assert_eq!(store_get(&store, "engage-t4:test:visit"), None);
+    assert!(!started());
+    assert!(queued().is_empty(), "unreadable stored events dropped");
     uninstall();
 
     // A visit stored by another visitor, and one of a future format: both start afresh.
@@ -774,25 +857,24 @@ async fn corrupted_or_foreign_storage_is_reset() {
         "[]".to_string(),
         "x".repeat(10_000),
     ] {
-        store.set("engage-t4:test:visit", &foreign);
+        store_set(&store, "engage-t4:test:visit", &foreign);
         start(Some(b()));
-        assert_eq!(with(|rt| rt.visit().number()), Some(1), "a new first visit");
+        assert_eq!(visit_number(), 1, "a new first visit");
         assert!(engagement("s").is_some());
-        let stored = store.get("engage-t4:test:visit").unwrap();
+        let stored = store_get(&store, "engage-t4:test:visit").unwrap();
         assert!(stored.contains(&vid), "rewritten for this visitor");
         uninstall();
     }
     // The state written by the runtime restores: the same visit goes on.
     start(Some(b()));
-    assert_eq!(with(|rt| rt.visit().number()), Some(1));
-    assert_eq!(with(|rt| rt.visit().pages_viewed()), Some(2));
+    assert_eq!(visit_number(), 1);
+    assert_eq!(pages_viewed(), 2);
     uninstall();
-    // Stored events that are not a list of events are dropped, the rest kept.
-    assert_eq!(
-        EventQueue::load(Some("[{\"type\":\"goal\"},3,\"x\"]")).len(),
-        1
-    );
-    assert_eq!(EventQueue::load(Some("{")).len(), 0);
+    // Stored events that are not events are dropped, the rest kept.
+    store_set(&store, "engage-t4:test:events", "[{\"type\":\"goal\"},3,\"x\"]");
+    start(None);
+    assert_eq!(queued_types(), ["goal"]);
+    uninstall();
     for k in [
         "vid",
         "test:visit",
@@ -801,7 +883,7 @@ async fn corrupted_or_foreign_storage_is_reset() {
         "test:avail",
         "debug",
     ] {
-        store.remove(&format!("{p}{k}"));
+        store_remove(&store, &format!("{p}{k}"));
     }
     sleep(50).await;
     assert!(trap.hits.borrow().is_empty(), "{:?}", trap.hits.borrow());
@@ -818,12 +900,11 @@ async fn next_wake_fires_the_engagement_at_time_on_page() {
         )],
         json!({}),
     );
-    let (cfg, _) = config(b);
-    install(Runtime::new(cfg));
+    launch(&b);
     assert!(engagement("later").is_none());
-    let wake = with(|rt| rt.last_outcome().next_wake)
-        .flatten()
-        .expect("a wake-up");
+    let wake = get(&handle("outcome", &[]), "next_wake")
+        .as_f64()
+        .expect("a wake-up") as i64;
     let now = js_sys::Date::now() as i64;
     assert!(
         (wake - now - 1000).abs() < 200,
@@ -847,34 +928,25 @@ async fn events_are_batched_and_flushed() {
         ],
         json!({}),
     );
-    let (mut cfg, sent) = config(b);
-    let fail = Rc::new(RefCell::new(false));
-    let f = fail.clone();
-    let log = sent.clone();
-    cfg.sender = Some(Rc::new(move |url: &str, body: &str, unloading: bool| {
-        log.borrow_mut().push((url.into(), body.into(), unloading));
-        !*f.borrow()
-    }));
-    install(Runtime::new(cfg));
-    post(Msg::Command(
-        "goal".into(),
-        js_sys::JSON::parse(r#"{"name": "purchase", "value": 99.5}"#).unwrap(),
-    ));
+    let net = launch(&b);
+    let (sent, fail) = (net.sent.clone(), net.fail.clone());
+    command("goal", json!({"name": "purchase", "value": 99.5}));
     assert_eq!(queued_types(), ["impression", "impression", "goal"]);
     assert!(sent.borrow().is_empty(), "batched, not sent one by one");
     // A failed request keeps the batch for a retry.
-    *fail.borrow_mut() = true;
-    with(|rt| rt.flush_now(false));
+    fail.set(true);
+    handle("flush", &[JsValue::FALSE]);
     assert_eq!(sent.borrow().len(), 1);
     assert_eq!(queued_types().len(), 3);
     // The next one delivers it.
-    *fail.borrow_mut() = false;
-    with(|rt| rt.flush_now(false));
+    fail.set(false);
+    handle("flush", &[JsValue::FALSE]);
     let (url, body, unloading) = sent.borrow().last().cloned().unwrap();
     assert_eq!(url, "https://engage.example/v1/sites/test/events");
     assert!(!unloading);
     let body: Value = serde_json::from_str(&body).unwrap();
-    let vid = with(|rt| rt.visit().profile().id.clone()).unwrap();
+    let vid = body["visitor"].as_str().unwrap().to_string();
+    assert_eq!(vid.len(), 32);
     assert_eq!(body["visitor"], json!(vid));
     let evs = body["events"].as_array().unwrap();
     assert_eq!(evs.len(), 3);
@@ -893,18 +965,21 @@ async fn events_are_batched_and_flushed() {
         .unwrap()
         .unwrap();
     click(&close);
-    post(Msg::PageHide);
+    web_sys::window()
+        .unwrap()
+        .dispatch_event(&web_sys::Event::new("pagehide").unwrap())
+        .unwrap();
     let (_, body, unloading) = sent.borrow().last().cloned().unwrap();
     assert!(unloading);
     assert!(body.contains("\"decline\""));
     assert!(queued_types().is_empty());
-    // The queue is bounded.
-    let mut q = EventQueue::default();
-    for i in 0..(engage_runtime::net::MAX_QUEUE + 10) {
-        q.push(format!("{{\"type\":\"goal\",\"at\":{i}}}"));
+    // The queue is bounded: the oldest events go first.
+    for i in 0..510 {
+        command("goal", json!({"name": format!("g{i}")}));
     }
-    assert_eq!(q.len(), engage_runtime::net::MAX_QUEUE);
-    assert!(q.items()[0].contains("\"at\":10}"));
+    let q = queued();
+    assert_eq!(q.len(), 500);
+    assert_eq!(q[0]["name"], "g10");
     uninstall();
 }
 
@@ -938,8 +1013,7 @@ async fn sanitized_messages_cannot_run_script() {
         .as_array_mut()
         .unwrap()
         .push(json!({"t": "a", "h": "javascript:window.__engage_xss=11", "c": ["raw"]}));
-    let (cfg, _) = config(bundle(vec![e], json!({})));
-    install(Runtime::new(cfg));
+    launch(&bundle(vec![e], json!({})));
     let el = engagement("xss").expect("rendered");
     let all = el.query_selector_all("*").unwrap();
     assert!(all.length() > 3);
@@ -1042,12 +1116,13 @@ async fn bundle_errors_never_reach_the_page() {
         (0, "", true),
     ] {
         let fake = FakeFetch::new(if status == 0 { 200 } else { status }, body, reject);
-        let mut c = Config::new("test", "https://engage.invalid");
-        c.store = Some(Rc::new(MemStore::default()));
-        install(Runtime::new(c));
+        let mut o = opts(None);
+        o["server"] = json!("https://engage.invalid");
+        o["network"] = json!(true);
+        launch_with(o, &mem_store(), vec![]);
         sleep(150).await;
         assert!(*fake.calls.borrow() >= 1, "the bundle was asked for");
-        assert_eq!(with(|rt| rt.started()), Some(false));
+        assert!(!started());
         assert!(doc().get_element_by_id("engage-root").is_none());
         uninstall();
         drop(fake);
@@ -1064,18 +1139,18 @@ async fn bundle_from_the_network_is_cached_with_its_etag() {
     )
     .to_string();
     let text: &'static str = Box::leak(text.into_boxed_str());
-    let store: Rc<dyn Store> = Rc::new(MemStore::default());
+    let store = mem_store();
+    let mut o = opts(None);
+    o["server"] = json!("https://engage.invalid");
+    o["network"] = json!(true);
     {
         let _fake = FakeFetch::new(200, text, false);
-        let mut c = Config::new("test", "https://engage.invalid");
-        c.store = Some(store.clone());
-        c.availability = Some(online());
-        install(Runtime::new(c));
+        launch_with(o.clone(), &store, vec![]);
         sleep(150).await;
         assert!(engagement("net").is_some(), "decided once the bundle came");
         uninstall();
     }
-    let cached = store.get("engage:test:bundle").expect("cached");
+    let cached = store_get(&store, "engage:test:bundle").expect("cached");
     assert!(cached.ends_with(text));
     // A returning visitor decides from the cache before any response (this fetch never answers).
     let w = web_sys::window().unwrap();
@@ -1084,10 +1159,7 @@ async fn bundle_from_the_network_is_cached_with_its_etag() {
         js_sys::Promise::new(&mut |_, _| {})
     });
     js_sys::Reflect::set(&w, &"fetch".into(), hang.as_ref()).unwrap();
-    let mut c = Config::new("test", "https://engage.invalid");
-    c.store = Some(store.clone());
-    c.availability = Some(online());
-    install(Runtime::new(c));
+    launch_with(o, &store, vec![]);
     assert!(
         engagement("net").is_some(),
         "shown synchronously from the cache"
@@ -1105,18 +1177,15 @@ async fn attributes_pushed_before_start_count_for_the_first_page() {
         ],
         json!({}),
     );
-    let mut v = serde_json::to_value(&b).unwrap();
-    v["audiences"] = json!([{"cart.total": {"$gte": 50}}]);
-    v["campaigns"][0]["audience"] = json!(0);
-    v["campaigns"][0]["priority"] = json!(10);
-    let b: Bundle = serde_json::from_value(v).unwrap();
-    let (cfg, _) = config(b);
-    engage_runtime::runtime::install_quiet(Runtime::new(cfg));
-    post(Msg::Command(
-        "attributes".into(),
-        js_sys::JSON::parse(r#"{"cart": {"total": 120}}"#).unwrap(),
-    ));
-    post(Msg::Start);
+    let mut b = b;
+    b["audiences"] = json!([{"cart.total": {"$gte": 50}}]);
+    b["campaigns"][0]["audience"] = json!(0);
+    b["campaigns"][0]["priority"] = json!(10);
+    launch_with(
+        opts(Some(&b)),
+        &mem_store(),
+        vec![("attributes", json!({"cart": {"total": 120}}))],
+    );
     assert!(
         engagement("rich-only").is_some(),
         "the audience saw the cart"
@@ -1143,8 +1212,7 @@ async fn engage_open_accepts_and_leaves_the_url() {
         )],
         json!({}),
     );
-    let (cfg, _) = config(b);
-    install(Runtime::new(cfg));
+    launch(&b);
     let acc = events.detail("engage:accepted").expect("accepted");
     assert_eq!(get(&acc, "engagement").as_string().unwrap(), "linked");
     assert_eq!(queued_types(), ["accept"]);
@@ -1176,10 +1244,10 @@ async fn debug_panel_shows_every_engagement_and_why() {
         ],
         json!({}),
     );
-    let (mut cfg, _) = config(b);
-    cfg.debug = true;
-    install(Runtime::new(cfg));
-    let text = with(|rt| rt.debug_text()).flatten().expect("panel open");
+    let mut o = opts(Some(&b));
+    o["debug"] = json!(true);
+    launch_with(o, &mem_store(), vec![]);
+    let text = debug_text().expect("panel open");
     assert!(
         text.contains("seen (c-seen)shown in left, online"),
         "{text}"
@@ -1192,12 +1260,12 @@ async fn debug_panel_shows_every_engagement_and_why() {
         .shadow_root()
         .is_some());
     sleep(2300).await;
-    let text = with(|rt| rt.debug_text()).flatten().unwrap();
+    let text = debug_text().unwrap();
     assert!(
         text.contains("< 60") && !text.contains("time_on_page 0 < 60"),
         "live as time passes: {text}"
     );
-    post(Msg::Command("debug".into(), JsValue::FALSE));
+    command("debug", json!(false));
     assert!(doc().get_element_by_id("engage-debug").is_none());
     uninstall();
 }

@@ -20,11 +20,14 @@ const NPM_TOOLS_DIR: &str = "target/tools";
 const MIN_WASM_OPT: u32 = 110;
 /// Pinned so every machine produces the same bytes for the size budget; tested with 0.2.130.
 const NPM_BINARYEN: &str = "binaryen@132.0.0";
+/// Bundles the glue with the runtime's JS snippets and minifies it (pinned for stable bytes).
+const NPM_ESBUILD: &str = "esbuild@0.24.2";
 
 /// The tools later steps call by path.
 pub struct Tools {
     pub wasm_bindgen: PathBuf,
     pub wasm_opt: PathBuf,
+    pub esbuild: PathBuf,
 }
 
 impl Tools {
@@ -36,9 +39,11 @@ impl Tools {
         })?;
         let wasm_opt =
             find_wasm_opt().ok_or("wasm-opt is not installed: run `cargo xtask setup`")?;
+        let esbuild = find_esbuild().ok_or("esbuild is not installed: run `cargo xtask setup`")?;
         Ok(Tools {
             wasm_bindgen,
             wasm_opt,
+            esbuild,
         })
     }
 }
@@ -48,6 +53,7 @@ pub fn run(browser: bool) -> Result<Tools> {
     ensure_wasm_target()?;
     let wasm_bindgen = ensure_wasm_bindgen()?;
     let wasm_opt = ensure_wasm_opt()?;
+    let esbuild = ensure_esbuild()?;
     if browser {
         ensure_chromium()?;
     }
@@ -63,7 +69,31 @@ pub fn run(browser: bool) -> Result<Tools> {
     Ok(Tools {
         wasm_bindgen,
         wasm_opt,
+        esbuild,
     })
+}
+
+/// esbuild from npm, under target/tools (its platform binary comes as an npm optional package).
+fn ensure_esbuild() -> Result<PathBuf> {
+    if let Some(path) = find_esbuild() {
+        return Ok(path);
+    }
+    if cmd::which("npm").is_none() {
+        return Err(format!(
+            "esbuild is missing and so is npm: install Node.js/npm (sudo apt-get install -y \
+             nodejs npm), then run `npm install --prefix {NPM_TOOLS_DIR} {NPM_ESBUILD}`"
+        ));
+    }
+    cmd::run(Command::new("npm").args(["install", "--prefix", NPM_TOOLS_DIR, NPM_ESBUILD]))?;
+    find_esbuild().ok_or_else(|| format!("npm installed {NPM_ESBUILD} but esbuild does not run"))
+}
+
+/// Our npm copy of esbuild, when it runs.
+pub fn find_esbuild() -> Option<PathBuf> {
+    let path = cmd::root()
+        .join(NPM_TOOLS_DIR)
+        .join("node_modules/.bin/esbuild");
+    cmd::probe(&path, &["--version"]).map(|_| path)
 }
 
 fn ensure_wasm_target() -> Result {

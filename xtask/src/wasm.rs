@@ -1,7 +1,8 @@
 //! `cargo xtask build-wasm`: the browser runtime, optimized and content-hashed into `www/pkg/`.
 //!
 //! Output (www/pkg/, not committed):
-//! - `engage_runtime.<h8>.js`       — wasm-bindgen `--target web` glue (an ES module)
+//! - `engage_runtime.<h8>.js`       — wasm-bindgen `--target web` glue with the runtime's JS
+//!   (`runtime-wasm/js/host.js`, `ui.js`: wasm-bindgen snippets) bundled in, minified by esbuild
 //! - `engage_runtime_bg.<h8>.wasm`  — the wasm-opt'ed module
 //! - `manifest.json` — `{"js": ..., "wasm": ..., "glue_default_wasm": ...}`
 //!
@@ -72,11 +73,15 @@ pub fn build(tools: &Tools) -> Result {
             .arg("-o")
             .arg(cmd::rel(&optimized)),
     )?;
-    publish(
-        &out_dir.join("engage_runtime.js"),
-        &optimized,
-        &out_dir.join("snippets"),
-    )
+    // One file for the page to load: the glue with its snippets (host.js, ui.js), minified.
+    let bundled = out_dir.join("engage_runtime.bundle.js");
+    cmd::run(
+        Command::new(&tools.esbuild)
+            .arg(cmd::rel(&out_dir.join("engage_runtime.js")))
+            .args(["--bundle", "--format=esm", "--minify", "--legal-comments=none"])
+            .arg(format!("--outfile={}", cmd::rel(&bundled))),
+    )?;
+    publish(&bundled, &optimized)
 }
 
 /// runtime-wasm is written concurrently; without exports the build still works but the glue is
@@ -92,7 +97,7 @@ fn warn_if_no_exports() {
 
 /// Copy the outputs into www/pkg/ under content-hashed names, then the manifest, then drop older
 /// hashed files: a server reading the manifest never sees it point at a missing file.
-fn publish(glue_path: &Path, wasm_path: &Path, snippets: &Path) -> Result {
+fn publish(glue_path: &Path, wasm_path: &Path) -> Result {
     let wasm =
         fs::read(wasm_path).map_err(|e| format!("cannot read {}: {e}", cmd::rel(wasm_path)))?;
     let glue = fs::read_to_string(glue_path)
@@ -118,7 +123,12 @@ fn publish(glue_path: &Path, wasm_path: &Path, snippets: &Path) -> Result {
         &pkg.join(format!("{js_name}.gz")),
         &crate::size::gzip(glue.as_bytes())?,
     )?;
-    copy_snippets(snippets, &pkg.join("snippets"))?;
+    // Snippets are bundled into the glue now; an older build's copies are not served.
+    let old_snippets = pkg.join("snippets");
+    if old_snippets.exists() {
+        fs::remove_dir_all(&old_snippets)
+            .map_err(|e| format!("cannot clear {}: {e}", cmd::rel(&old_snippets)))?;
+    }
     write_manifest(&pkg, &js_name, &wasm_name, rewritten)?;
     remove_stale(&pkg, &js_name, &wasm_name)?;
 
@@ -140,33 +150,6 @@ fn point_glue_at(glue: &str, wasm_name: &str) -> (String, bool) {
         }
     }
     (out, found)
-}
-
-/// Glue snippets (`#[wasm_bindgen(inline_js)]`, `module = ...`) are imported relative to the glue.
-fn copy_snippets(from: &Path, to: &Path) -> Result {
-    if to.exists() {
-        fs::remove_dir_all(to).map_err(|e| format!("cannot clear {}: {e}", cmd::rel(to)))?;
-    }
-    if from.is_dir() {
-        copy_dir(from, to)?;
-    }
-    Ok(())
-}
-
-fn copy_dir(from: &Path, to: &Path) -> Result {
-    let err =
-        |e: std::io::Error| format!("cannot copy {} to {}: {e}", cmd::rel(from), cmd::rel(to));
-    fs::create_dir_all(to).map_err(err)?;
-    for entry in fs::read_dir(from).map_err(err)? {
-        let entry = entry.map_err(err)?;
-        let dest = to.join(entry.file_name());
-        if entry.path().is_dir() {
-            copy_dir(&entry.path(), &dest)?;
-        } else {
-            fs::copy(entry.path(), &dest).map_err(err)?;
-        }
-    }
-    Ok(())
 }
 
 fn write_manifest(pkg: &Path, js: &str, wasm: &str, rewritten: bool) -> Result {
