@@ -1,0 +1,555 @@
+// engage UI: renders the engagements the wasm engine decided on, and the debug panel.
+//
+// Every displayed engagement is one element inside a shadow root: the one of
+// `<div id="engage-root">` for the `left`, `right` and `proactive` zones, or one attached to the
+// zone element for `embedded:<id>`. Built with createElement/createTextNode only (never
+// innerHTML): message trees come from the bundle and are untrusted. Styles come from an adopted
+// sheet (not subject to `style-src`) and custom properties.
+//
+// The engagement element carries data-engagement, data-campaign, data-state, data-zone and
+// data-format; inside it the accept control has data-action="accept" and the close control
+// data-action="decline". Clicks are handled by one delegated listener per shadow root.
+
+const D = document;
+const ROOT_ID = "engage-root";
+const DEBUG_ID = "engage-debug";
+const ZONE_ATTR = "data-engage-zone";
+const X = "\u00d7";
+const REL = "noopener noreferrer";
+
+// The default look, adopted into every shadow root the UI owns. Themeable from the host page with
+// custom properties (they inherit into shadow roots), e.g. `#engage-root{--engage-accent:#e11d48}`:
+// --engage-accent, -bg, -color, -radius, -font, -shadow, -z, -offset-x, -offset-y, -width. A
+// creative's `style` sets the same properties on its engagement element (values only, never CSS
+// text), so it wins over the page theme. Motion is dropped under prefers-reduced-motion.
+const CSS =
+  ":host{all:initial}" +
+  "slot{display:contents}.e~slot{display:none}" +
+  ".e{--a:var(--engage-accent,#2563eb);--b:var(--engage-bg,#fff);--c:var(--engage-color,#1f2937);" +
+  "--r:var(--engage-radius,14px);--x:var(--engage-offset-x,20px);--y:var(--engage-offset-y,20px);" +
+  "font:14px/1.45 var(--engage-font,system-ui,-apple-system,'Segoe UI',Roboto,sans-serif);" +
+  "color:var(--c);box-sizing:border-box;z-index:var(--engage-z,2147483000);text-align:left}" +
+  ".e *{box-sizing:border-box}" +
+  ".box{position:relative;background:var(--b);color:var(--c);border-radius:var(--r);" +
+  "box-shadow:var(--engage-shadow,0 10px 30px rgba(15,23,42,.18),0 2px 6px rgba(15,23,42,.08));" +
+  "padding:16px 18px;width:var(--engage-width,320px);max-width:calc(100vw - 24px)}" +
+  ".t{font-weight:650;font-size:15px;margin:0 26px 4px 0}" +
+  ".m{margin:0 0 12px}.m p{margin:0 0 6px}.m a{color:var(--a)}" +
+  ".s{display:flex;align-items:center;gap:8px;margin:0 26px 10px 0;font-size:13px;opacity:.8}" +
+  ".av{width:34px;height:34px;border-radius:50%;object-fit:cover;flex:none}" +
+  ".im{display:block;max-width:100%;border-radius:calc(var(--r)*.6);margin:0 0 10px}" +
+  ".a{display:inline-flex;align-items:center;justify-content:center;min-height:38px;" +
+  "padding:8px 16px;border:0;border-radius:calc(var(--r)*.7);background:var(--a);color:#fff;" +
+  "font:inherit;font-weight:600;text-decoration:none;cursor:pointer}" +
+  ".a:hover{filter:brightness(1.08)}" +
+  ".x{position:absolute;top:8px;right:8px;width:30px;height:30px;padding:0;border:0;" +
+  "border-radius:50%;background:transparent;color:inherit;font:20px/1 inherit;opacity:.6;cursor:pointer}" +
+  ".x:hover{opacity:1;background:rgba(127,127,127,.15)}" +
+  "button:focus-visible,a:focus-visible{outline:3px solid var(--a);outline-offset:2px}" +
+  "[data-state=busy] .a{filter:saturate(.6)}[data-state=offline] .a{background:#64748b}" +
+  ".f-sticky{position:fixed;top:50%;transform:translateY(-50%);margin-top:var(--engage-offset-y,0px);" +
+  "animation:engage-in .3s ease-out}" +
+  ".f-sticky.z-left{left:var(--x)}.f-sticky.z-right{right:var(--x)}" +
+  ".f-sticky .box{width:var(--engage-width,260px)}" +
+  ".f-toaster{position:fixed;right:var(--x);bottom:var(--y);animation:engage-in .35s ease-out}" +
+  ".f-overlay{position:fixed;inset:0;display:flex;align-items:center;justify-content:center;" +
+  "padding:12px;background:rgba(15,23,42,.5);animation:engage-fade .2s ease-out}" +
+  ".f-overlay .box{width:var(--engage-width,420px);padding:24px;animation:engage-in .25s ease-out}" +
+  ".f-overlay .t{font-size:18px}" +
+  ".f-peeling_corner{position:fixed;top:0;right:0}" +
+  ".peel{display:block;width:86px;height:86px;border:0;padding:0;cursor:pointer;" +
+  "background:linear-gradient(225deg,transparent 48%,rgba(0,0,0,.25) 50%,var(--a) 53%);" +
+  "transition:width .2s,height .2s}" +
+  ".peel:hover{width:104px;height:104px}" +
+  ".f-peeling_corner .box{display:none;position:absolute;top:var(--y);right:var(--x)}" +
+  ".f-peeling_corner.open .box,.f-peeling_corner:focus-within .box{display:block}" +
+  ".f-button{display:inline-flex;align-items:center;gap:4px;vertical-align:middle}" +
+  ".f-button .x{position:static;color:var(--c)}" +
+  ".f-banner{display:block;margin:8px 0}.f-banner .box{width:auto;max-width:none}" +
+  ".panel{position:fixed;right:var(--x);bottom:var(--y);display:flex;flex-direction:column;" +
+  "width:min(380px,calc(100vw - 24px));height:min(620px,calc(100vh - 40px));overflow:hidden;" +
+  "background:var(--b);border-radius:var(--r);box-shadow:0 12px 40px rgba(15,23,42,.3);" +
+  "animation:engage-in .3s ease-out}" +
+  ".ph{display:flex;align-items:center;justify-content:space-between;padding:10px 8px 10px 16px;" +
+  "background:var(--a);color:#fff;font-weight:600}.ph .x{position:static;color:#fff}" +
+  ".panel iframe{flex:1;width:100%;border:0}" +
+  "@keyframes engage-in{from{opacity:0;translate:0 14px}}@keyframes engage-fade{from{opacity:0}}" +
+  "@media (max-width:480px){.f-toaster,.f-sticky.z-left,.f-sticky.z-right{left:12px;right:12px}" +
+  ".f-toaster .box,.f-sticky .box{width:auto;max-width:none}" +
+  ".panel{inset:0;width:auto;height:auto;border-radius:0}}" +
+  "@media (prefers-reduced-motion:reduce){.e,.e *,.panel{animation:none!important;transition:none!important}}";
+
+// The debug panel's own sheet.
+const DEBUG_CSS =
+  ":host{all:initial}" +
+  ".d{position:fixed;left:8px;bottom:8px;z-index:2147483001;width:min(560px,calc(100vw - 16px));" +
+  "max-height:45vh;overflow:auto;background:#0f172a;color:#e2e8f0;border-radius:10px;" +
+  "font:12px/1.4 ui-monospace,Menlo,Consolas,monospace;box-shadow:0 8px 30px rgba(0,0,0,.35)}" +
+  ".h{position:sticky;top:0;display:flex;justify-content:space-between;align-items:center;" +
+  "gap:8px;padding:6px 10px;background:#1e293b;font-weight:700}" +
+  ".h button{border:0;background:transparent;color:inherit;font:16px/1 inherit;cursor:pointer}" +
+  "table{border-collapse:collapse;width:100%}td{padding:3px 10px;border-top:1px solid #1e293b;" +
+  "vertical-align:top}.ok{color:#4ade80}.no{color:#f87171}.r{color:#fbbf24}";
+
+// ----- DOM helpers -----
+
+/** A new element with an optional class, attributes (set in order) and text. */
+function el(tag, cls, attrs, txt) {
+  const e = D.createElement(tag);
+  if (cls) e.className = cls;
+  attr(e, attrs);
+  if (txt != null) e.textContent = txt;
+  return e;
+}
+
+/** Sets every attribute of `attrs` on `e`, in order. */
+function attr(e, attrs) {
+  for (const k in attrs) e.setAttribute(k, attrs[k]);
+}
+
+/** Empties a shadow root. */
+const clear = (root) => root.replaceChildren();
+
+// Shadow roots this module attached to zone elements: a later Ui may take them over (a page's own
+// open shadow root, e.g. a custom element's, is never touched).
+const owned = new WeakSet();
+
+/** The open shadow root of `host`, emptied, or a new one; null when `host` cannot have one. */
+function openRoot(host) {
+  const r = host.shadowRoot;
+  if (r) {
+    clear(r);
+    return r;
+  }
+  try {
+    return host.attachShadow({ mode: "open" });
+  } catch {
+    return null;
+  }
+}
+
+const sheets = new Map();
+
+/** Styles a shadow root: an adopted sheet (not subject to `style-src`), else a `<style>`. */
+function adopt(root, css) {
+  try {
+    let s = sheets.get(css);
+    if (!s) {
+      s = new CSSStyleSheet();
+      s.replaceSync(css);
+      sheets.set(css, s);
+    }
+    root.adoptedStyleSheets = [s];
+    if (root.adoptedStyleSheets.length == 1) return;
+  } catch {}
+  root.append(el("style", "", 0, css));
+}
+
+/** Whether `u` is an absolute http(s) URL (what links, images and windows may point at). */
+const isHttp = (u) => typeof u == "string" && /^https?:\/\//i.test(u.trimStart());
+
+/** The compiler already kept only these; checked again so a tampered bundle cannot add others. */
+const safeHref = (h) => isHttp(h) || (typeof h == "string" && h.slice(0, 7).toLowerCase() == "mailto:");
+
+/** A custom property value: validated at upload, checked again (no way out of the value). */
+function safeCss(v) {
+  const l = v.toLowerCase();
+  return v.length <= 200 && !l.includes("url(") && !l.includes("expression(") && !/[;{}<\\]/.test(v);
+}
+
+// ----- rendering -----
+
+// A creative style's fields and the custom properties they set.
+const STYLE = {
+  background: "bg",
+  color: "color",
+  accent: "accent",
+  radius: "radius",
+  offset_x: "offset-x",
+  offset_y: "offset-y",
+  width: "width",
+};
+
+/** The creative's look as custom properties; `reset` first drops the previous creative's. */
+function setStyle(e, style, reset) {
+  for (const k in STYLE) {
+    const p = "--engage-" + STYLE[k];
+    const v = style && style[k];
+    if (reset) e.style.removeProperty(p);
+    if (typeof v == "string" && safeCss(v)) e.style.setProperty(p, v);
+  }
+}
+
+/** Title id inside the shadow root, for aria-labelledby. */
+const titleId = (e) => "engage-t-" + e.id;
+
+const acceptLabel = (e, cr) => cr.cta ?? cr.title ?? (e.kind == "content" ? "Open" : "Chat with us");
+
+/** Labelled by the title when there is one (buttons are labelled by what they do). */
+function label(root, e, cr) {
+  const byTitle = cr.title != null && e.format != "button";
+  root.removeAttribute(byTitle ? "aria-label" : "aria-labelledby");
+  if (byTitle) attr(root, { "aria-labelledby": titleId(e) });
+  else attr(root, { "aria-label": acceptLabel(e, cr) });
+}
+
+const TAGS = ["b", "i", "em", "strong", "u", "br", "p", "span", "a"];
+
+/** The sanitized message tree (a string is text, `{t, h, c}` an element), as DOM nodes. */
+function message(parent, nodes) {
+  for (const n of Array.isArray(nodes) ? nodes : []) {
+    if (typeof n == "string") parent.append(D.createTextNode(n));
+    else if (n && TAGS.includes(n.t)) {
+      const e = D.createElement(n.t);
+      if (n.t == "a" && safeHref(n.h)) attr(e, { href: n.h, target: "_blank", rel: REL });
+      message(e, n.c);
+      parent.append(e);
+    }
+  }
+}
+
+const img = (cls, src) => el("img", cls, { alt: "", referrerpolicy: "no-referrer", src });
+
+/** Other origins open in a new tab, without access to this page; same-origin links navigate. */
+function link(href) {
+  const o = location.origin;
+  const rest = href.startsWith(o) ? href.slice(o.length) : null;
+  const same = rest != null && (rest == "" || rest[0] == "/");
+  return el("a", "a", same ? { href, rel: REL } : { href, target: "_blank", rel: REL });
+}
+
+/** The creative: sender, image, title, message and the accept control. */
+function content(e, cr, format) {
+  const button = format == "button";
+  const c = el(button ? "span" : "div", "c");
+  if (!button) {
+    const s = e.sender || {};
+    const avatar = isHttp(s.avatar_url);
+    if (avatar || s.name != null) {
+      const row = el("div", "s");
+      if (avatar) row.append(img("av", s.avatar_url));
+      if (s.name != null) row.append(el("span", "sn", 0, s.name));
+      c.append(row);
+    }
+    if (isHttp(cr.image_url)) c.append(img("im", cr.image_url));
+    if (cr.title != null) c.append(el("div", "t", { id: titleId(e) }, cr.title));
+    if (cr.message && cr.message.length) {
+      const m = el("div", "m");
+      message(m, cr.message);
+      c.append(m);
+    }
+  }
+  // A content engagement's call to action is a real link; a conversation's a button.
+  const a = e.kind == "content" && isHttp(cr.url) ? link(cr.url) : el("button", "a", { type: "button" });
+  attr(a, { "data-action": "accept" });
+  a.textContent = acceptLabel(e, cr);
+  c.append(a);
+  return c;
+}
+
+/** The engagement element of item `s`. */
+function build(s, e, cr) {
+  const format = e.format || "sticky";
+  const z = s.zone == "left" || s.zone == "right" ? " z-" + s.zone : "";
+  const root = el(format == "button" ? "span" : "div", "e f-" + format + z, {
+    "data-engagement": e.id,
+    "data-campaign": s.campaign.id,
+    "data-state": s.state,
+    "data-zone": s.zone,
+    "data-format": format,
+    role: format == "overlay" ? "dialog" : format == "button" ? "group" : "region",
+  });
+  if (format == "overlay") attr(root, { "aria-modal": "true" });
+  label(root, e, cr);
+  setStyle(root, cr.style);
+  const close = el("button", "x", { type: "button", "data-action": "decline", "aria-label": "Close", title: "Close" }, X);
+  const body = content(e, cr, format);
+  if (format == "button") {
+    root.append(body, close);
+    return root;
+  }
+  if (format == "peeling_corner") {
+    root.append(el("button", "peel", { type: "button", "data-action": "peel", "aria-expanded": "false", "aria-label": acceptLabel(e, cr) }));
+  }
+  const box = el("div", "box");
+  box.append(close, body);
+  root.append(box);
+  return root;
+}
+
+/** Button refresh: new data-state, label, style and creative, same element. */
+function update(m, e, cr) {
+  attr(m.el, { "data-state": m.state });
+  label(m.el, e, cr);
+  setStyle(m.el, cr.style, true);
+  const old = m.el.querySelector(".c");
+  if (old) old.replaceWith(content(e, cr, e.format || "sticky"));
+  const peel = m.el.querySelector(".peel");
+  if (peel) attr(peel, { "aria-label": acceptLabel(e, cr) });
+}
+
+/** Focus into a new overlay: its call to action, else its first button. */
+function focusFirst(node) {
+  const t = node.querySelector(".a") || node.querySelector("button");
+  if (t) t.focus();
+}
+
+export class Ui {
+  /** `post(msg)` gets `{accept: id}`, `{decline: id}` or `{closePanel: true}`. */
+  constructor(post) {
+    this.post = post;
+    this.main = null; // [host, shadow root] of #engage-root
+    this.zones = []; // {id, host, root} of embedded zones
+    this.list = []; // mounted: {engagement, zone, state, el, overlay, host}
+    this.panel = null;
+    this.prevFocus = null;
+    this.ac = new AbortController(); // removes the click listeners on teardown
+    this.onClick = (ev) => this.click(ev);
+  }
+
+  /** Makes the DOM match `items`: unmounts what left, updates states in place, mounts what came. */
+  render(items) {
+    let restore = false;
+    this.list = this.list.filter((m) => {
+      // An embedded engagement whose zone element the page replaced is re-mounted in the new one.
+      const keep =
+        (!m.host || D.getElementById(m.zone.slice(9)) === m.host) &&
+        m.el.isConnected &&
+        items.some((s) => s.engagement.id == m.engagement && s.zone == m.zone);
+      if (!keep) {
+        m.el.remove();
+        restore = restore || m.overlay;
+      }
+      return keep;
+    });
+    if (restore) this.restoreFocus();
+    for (const s of items) {
+      const e = s.engagement;
+      const cr = s.creative;
+      if (!cr) continue;
+      const m = this.list.find((m) => m.engagement == e.id);
+      if (m) {
+        if (m.state != s.state) {
+          m.state = s.state;
+          update(m, e, cr);
+        }
+        continue;
+      }
+      const embedded = s.zone.startsWith("embedded:");
+      const host = embedded ? D.getElementById(s.zone.slice(9)) : null;
+      const root = embedded ? host && this.zoneRoot(host) : this.mainRoot();
+      if (!root) continue;
+      const node = build(s, e, cr);
+      const overlay = e.format == "overlay";
+      if (overlay) {
+        const a = D.activeElement;
+        this.prevFocus = a instanceof HTMLElement ? a : null;
+      }
+      // Embedded: before the fallback <slot>, which the sheet then hides.
+      if (host) root.insertBefore(node, root.firstChild);
+      else root.append(node);
+      if (overlay) focusFirst(node);
+      this.list.push({ engagement: e.id, zone: s.zone, state: s.state, el: node, overlay, host });
+    }
+  }
+
+  /** What is on the page: `[{engagement, zone, state}]`. */
+  mounted() {
+    return this.list.map(({ engagement, zone, state }) => ({ engagement, zone, state }));
+  }
+
+  restoreFocus() {
+    const p = this.prevFocus;
+    this.prevFocus = null;
+    if (p && p.isConnected) p.focus();
+  }
+
+  listen(root) {
+    root.addEventListener("click", this.onClick, { signal: this.ac.signal });
+  }
+
+  /** The shadow root of #engage-root, created on first use. */
+  mainRoot() {
+    if (this.main && this.main[0].isConnected) return this.main[1];
+    let host = D.getElementById(ROOT_ID);
+    if (!host) {
+      if (!D.body) return null;
+      host = el("div", "", { id: ROOT_ID });
+      D.body.append(host);
+    }
+    const root = openRoot(host);
+    if (!root) return null;
+    adopt(root, CSS);
+    this.listen(root);
+    this.main = [host, root];
+    return root;
+  }
+
+  /** The shadow root on the embedded zone element `host` (or, when that element cannot have one
+   * of ours, on a `<span>` appended to it). */
+  zoneRoot(host) {
+    const id = host.id;
+    this.zones = this.zones.filter((z) => z.host.isConnected);
+    const z = this.zones.find((z) => z.id == id && z.host == host);
+    if (z) return z.root;
+    let root = host.shadowRoot;
+    if (root && owned.has(root)) clear(root);
+    else if (root) root = null; // the page's own (a custom element's): leave it alone
+    else {
+      try {
+        root = host.attachShadow({ mode: "open" });
+        owned.add(root);
+      } catch {}
+    }
+    if (!root) {
+      // A custom element with its own shadow root, or an element that cannot host one.
+      const span = el("span", "", { "data-engage-host": "" });
+      host.append(span);
+      root = openRoot(span);
+    }
+    attr(host, { [ZONE_ATTR]: "" });
+    adopt(root, CSS);
+    // The page's own content of the zone shows while nothing is displayed in it.
+    root.append(D.createElement("slot"));
+    this.listen(root);
+    this.zones.push({ id, host, root });
+    return root;
+  }
+
+  /** One delegated listener per shadow root. */
+  click(ev) {
+    const a = ev.target.closest && ev.target.closest("[data-action]");
+    if (!a) return;
+    const action = a.getAttribute("data-action");
+    const eng = a.closest("[data-engagement]");
+    const id = eng && eng.getAttribute("data-engagement");
+    if (action == "close-panel") this.post({ closePanel: true });
+    if (id == null) return;
+    // A content link navigates by itself; the accept is recorded on the way.
+    if (action == "accept") this.post({ accept: id });
+    if (action == "decline") {
+      ev.preventDefault();
+      this.post({ decline: id });
+    }
+    if (action == "peel") attr(a, { "aria-expanded": String(eng.classList.toggle("open")) });
+  }
+
+  /** Opens the conversation in a panel (an iframe in the shadow root). */
+  openPanel(url, title) {
+    this.closePanel();
+    const root = this.mainRoot();
+    if (!root) return;
+    const p = el("div", "e panel", { role: "dialog", "aria-label": title, "data-panel": "" });
+    const head = el("div", "ph");
+    const x = el("button", "x", { type: "button", "data-action": "close-panel", "aria-label": "Close conversation" }, X);
+    head.append(el("span", "", 0, title), x);
+    p.append(head, el("iframe", "", { src: url, title, allow: "microphone; camera; clipboard-write" }));
+    root.append(p);
+    x.focus();
+    this.panel = p;
+  }
+
+  closePanel() {
+    if (this.panel) this.panel.remove();
+    this.panel = null;
+  }
+
+  hasPanel() {
+    return !!this.panel;
+  }
+
+  /** Escape declines an open overlay; Tab stays inside it. Answers the overlay to decline. */
+  key(ev) {
+    const m = this.list.find((m) => m.overlay);
+    if (!m) return null;
+    if (ev.key == "Escape" || ev.key == "Esc") {
+      ev.preventDefault();
+      return m.engagement;
+    }
+    if (ev.key != "Tab" || !this.main) return null;
+    const list = m.el.querySelectorAll("button,a[href]");
+    const first = list[0];
+    const last = list[list.length - 1];
+    if (!first) return null;
+    const active = this.main[1].activeElement;
+    let to = null;
+    if (!(active && m.el.contains(active))) to = first;
+    else if (active == (ev.shiftKey ? first : last)) to = ev.shiftKey ? last : first;
+    if (to) {
+      ev.preventDefault();
+      to.focus();
+    }
+    return null;
+  }
+
+  /** Removes everything the runtime added to the page. */
+  teardown() {
+    for (const m of this.list) m.el.remove();
+    this.list = [];
+    this.closePanel();
+    if (this.main) this.main[0].remove();
+    this.main = null;
+    for (const z of this.zones) {
+      if (z.root.host != z.host) z.root.host.remove(); // our <span>
+      else z.root.replaceChildren(D.createElement("slot")); // the page's content shows again
+      z.host.removeAttribute(ZONE_ATTR);
+    }
+    this.zones = [];
+    this.ac.abort();
+    this.ac = new AbortController();
+  }
+}
+
+// ----- debug panel -----
+
+/** `engage("debug", true)` or `?engage_debug=1`: every engagement of the bundle, shown or the
+ * first rule that rejected it with the engine's detail. */
+export class DebugPanel {
+  /** `onClose()` when the visitor closes the panel. */
+  constructor(onClose) {
+    const old = D.getElementById(DEBUG_ID);
+    if (old) old.remove();
+    this.host = el("div", "", { id: DEBUG_ID });
+    const root = this.host.attachShadow({ mode: "open" });
+    adopt(root, DEBUG_CSS);
+    const panel = el("div", "d", { role: "region", "aria-label": "engage debug" });
+    const bar = el("div", "h");
+    const close = el("button", "", { type: "button", "aria-label": "Close the engage debug panel" }, X);
+    close.addEventListener("click", () => onClose());
+    this.head = el("span");
+    this.rows = el("tbody");
+    bar.append(this.head, close);
+    const table = el("table");
+    table.append(this.rows);
+    panel.append(bar, table);
+    root.append(panel);
+    if (D.body) D.body.append(this.host);
+  }
+
+  /** `trace`: the engine's TraceEntry list. */
+  show(heading, trace) {
+    this.head.textContent = heading;
+    this.rows.textContent = "";
+    for (const t of trace) {
+      const tr = el("tr");
+      const cell = (cls, s) => tr.append(el("td", cls, 0, s));
+      cell("", t.engagement + " (" + t.campaign + ")");
+      if (t.result == "shown") {
+        cell("ok", "shown" + (t.zone != null ? " in " + t.zone : "") + (t.state != null ? ", " + t.state : ""));
+      } else {
+        cell("no", t.reason || "rejected");
+        cell("r", t.detail || "");
+      }
+      this.rows.append(tr);
+    }
+  }
+
+  /** The rendered rows' text (for tests). */
+  text() {
+    return this.rows.textContent;
+  }
+
+  close() {
+    this.host.remove();
+  }
+}
