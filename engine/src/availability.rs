@@ -72,13 +72,16 @@ impl Availability {
     }
 
     pub fn get(&self, skill: &str) -> Option<&SkillAvailability> {
-        self.find(skill).ok().map(|i| &self.0[i].1)
+        self.find(skill)
+            .ok()
+            .and_then(|i| self.0.get(i))
+            .map(|(_, a)| a)
     }
 
     /// Sets `skill`'s numbers, answering the ones they replace.
     pub fn insert(&mut self, skill: String, a: SkillAvailability) -> Option<SkillAvailability> {
         match self.find(&skill) {
-            Ok(i) => Some(std::mem::replace(&mut self.0[i].1, a)),
+            Ok(i) => self.0.get_mut(i).map(|(_, old)| std::mem::replace(old, a)),
             Err(i) => {
                 self.0.insert(i, (skill, a));
                 None

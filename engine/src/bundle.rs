@@ -191,7 +191,28 @@ pub struct BehaviorProgram {
 
 impl BehaviorProgram {
     pub fn is_none(&self) -> bool {
-        *self == BehaviorProgram::default()
+        // Field by field, not `== default()`: the derived comparison of the matchers would be
+        // code in the browser build for a question of presence.
+        let BehaviorProgram {
+            time_on_page,
+            time_on_site,
+            pages_viewed,
+            visited,
+            referrer,
+            exit_intent,
+            scroll_percent,
+            idle_seconds,
+            engaged,
+        } = self;
+        time_on_page.is_none()
+            && time_on_site.is_none()
+            && pages_viewed.is_none()
+            && visited.is_none()
+            && referrer.is_none()
+            && exit_intent.is_none()
+            && scroll_percent.is_none()
+            && idle_seconds.is_none()
+            && engaged.is_none()
     }
 }
 

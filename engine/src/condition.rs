@@ -76,9 +76,8 @@ fn get_path<'a>(obj: &'a Value, path: &str) -> &'a Value {
     let mut current = obj;
     let mut rest = path;
     loop {
-        // A byte scan: paths are short, and `str::split` costs more than the lookups.
-        let (segment, tail) = match rest.bytes().position(|b| b == b'.') {
-            Some(i) => (&rest[..i], Some(&rest[i + 1..])),
+        let (segment, tail) = match rest.split_once('.') {
+            Some((segment, tail)) => (segment, Some(tail)),
             None => (rest, None),
         };
         let next = match current {
@@ -144,12 +143,12 @@ fn eval_operator(op: &str, actual: &Value, arg: &Value, rx: &dyn RegexEngine) ->
             js_compare(actual, arg),
             Some(Ordering::Greater | Ordering::Equal)
         ),
-        "$veq" => version_cmp(actual, arg) == Ordering::Equal,
-        "$vne" => version_cmp(actual, arg) != Ordering::Equal,
-        "$vgt" => version_cmp(actual, arg) == Ordering::Greater,
-        "$vgte" => version_cmp(actual, arg) != Ordering::Less,
-        "$vlt" => version_cmp(actual, arg) == Ordering::Less,
-        "$vlte" => version_cmp(actual, arg) != Ordering::Greater,
+        "$veq" => version_cmp(actual, arg, rx) == Ordering::Equal,
+        "$vne" => version_cmp(actual, arg, rx) != Ordering::Equal,
+        "$vgt" => version_cmp(actual, arg, rx) == Ordering::Greater,
+        "$vgte" => version_cmp(actual, arg, rx) != Ordering::Less,
+        "$vlt" => version_cmp(actual, arg, rx) == Ordering::Less,
+        "$vlte" => version_cmp(actual, arg, rx) != Ordering::Greater,
         "$exists" => js_truthy(arg) != actual.is_null(),
         "$in" => arg.as_array().is_some_and(|e| is_in(actual, e, None)),
         "$nin" => arg.as_array().is_some_and(|e| !is_in(actual, e, None)),
@@ -452,60 +451,35 @@ fn regex_op(
 /// and `+build` removed, split on `-` and `.`, `~` appended to a plain `x.y.z`, numeric parts
 /// left-padded with spaces to 5 characters, joined with `-`), compared as text. The padded
 /// strings are streamed, never built.
-fn version_cmp(a: &Value, b: &Value) -> Ordering {
-    with_version_text(a, |a| {
-        with_version_text(b, |b| PaddedVersion::new(a).cmp(PaddedVersion::new(b)))
+fn version_cmp(a: &Value, b: &Value, rx: &dyn RegexEngine) -> Ordering {
+    with_version_text(a, rx, |a| {
+        with_version_text(b, rx, |b| PaddedVersion::new(a).cmp(PaddedVersion::new(b)))
     })
 }
 
-/// Calls `f` with the text a value stands for as a version: text as is, a number as JavaScript
-/// prints it (nearly), anything else (and empty text) `"0"`.
-fn with_version_text<R>(v: &Value, f: impl FnOnce(&str) -> R) -> R {
+/// Calls `f` with the text (as bytes) a value stands for as a version: text as is, a number as
+/// JavaScript prints it (the host's [`RegexEngine::number_text`]), anything else (and empty
+/// text) `"0"`.
+fn with_version_text<R>(v: &Value, rx: &dyn RegexEngine, f: impl FnOnce(&[u8]) -> R) -> R {
     match v {
-        Value::String(s) if !s.is_empty() => f(s),
+        Value::String(s) if !s.is_empty() => f(s.as_bytes()),
         Value::Number(n) => {
-            use std::fmt::Write;
-            let mut buf = NumText::new();
-            // serde_json's own number printer: no second float formatter in the browser build.
-            let ok = write!(buf, "{n}");
-            match (ok, buf.as_str()) {
-                (Ok(()), Some(s)) if !s.is_empty() => f(s),
-                _ => f("0"),
+            // Integers by hand; fractions by the host (no float printer in the browser build).
+            let mut int = crate::text::IntBuf::default();
+            if let Some(u) = n.as_u64() {
+                return f(crate::text::int_bytes(u, false, &mut int));
             }
+            if let Some(i) = n.as_i64() {
+                return f(crate::text::int_bytes(i.unsigned_abs(), i < 0, &mut int));
+            }
+            let text = rx.number_text(n.as_f64().unwrap_or(0.0));
+            f(if text.is_empty() {
+                b"0"
+            } else {
+                text.as_bytes()
+            })
         }
-        _ => f("0"),
-    }
-}
-
-/// A fixed buffer for printing a number without allocating (an `f64` prints in at most ~330
-/// characters).
-struct NumText {
-    bytes: [u8; 512],
-    len: usize,
-}
-
-impl NumText {
-    fn new() -> Self {
-        NumText {
-            bytes: [0; 512],
-            len: 0,
-        }
-    }
-
-    fn as_str(&self) -> Option<&str> {
-        std::str::from_utf8(&self.bytes[..self.len]).ok()
-    }
-}
-
-impl std::fmt::Write for NumText {
-    fn write_str(&mut self, s: &str) -> std::fmt::Result {
-        let end = self.len + s.len();
-        if end > self.bytes.len() {
-            return Err(std::fmt::Error);
-        }
-        self.bytes[self.len..end].copy_from_slice(s.as_bytes());
-        self.len = end;
-        Ok(())
+        _ => f(b"0"),
     }
 }
 
@@ -528,13 +502,9 @@ fn is_version_sep(b: u8) -> bool {
 }
 
 impl<'a> PaddedVersion<'a> {
-    fn new(input: &'a str) -> Self {
-        let input = input.strip_prefix('v').unwrap_or(input);
-        let input = match input.find('+') {
-            Some(i) => &input[..i],
-            None => input,
-        };
-        let bytes = input.as_bytes();
+    fn new(input: &'a [u8]) -> Self {
+        let input = input.strip_prefix(b"v").unwrap_or(input);
+        let bytes = input.split(|&b| b == b'+').next().unwrap_or(input);
         let parts = 1 + bytes.iter().filter(|&&b| is_version_sep(b)).count();
         PaddedVersion {
             bytes,
@@ -547,12 +517,12 @@ impl<'a> PaddedVersion<'a> {
     }
 
     fn start_part(&mut self, start: usize) {
-        let rest = &self.bytes[start..];
+        let rest = self.bytes.get(start..).unwrap_or_default();
         let len = rest
             .iter()
             .position(|&b| is_version_sep(b))
             .unwrap_or(rest.len());
-        let part = &rest[..len];
+        let part = rest.get(..len).unwrap_or_default();
         let numeric = !part.is_empty() && part.iter().all(u8::is_ascii_digit);
         self.pos = start;
         self.end = start + len;
@@ -578,7 +548,7 @@ impl Iterator for PaddedVersion<'_> {
         }
         if self.pos < self.end {
             self.pos += 1;
-            return Some(self.bytes[self.pos - 1]);
+            return self.bytes.get(self.pos - 1).copied();
         }
         if self.end < self.bytes.len() {
             // The separator after the current part: emit `-` and move to the next part.
@@ -975,8 +945,36 @@ mod tests {
         check_condition(&cond, &|p: &str| !p.contains('('))
     }
 
+    /// The trait's default host services (no regexes needed here).
+    struct Plain;
+    impl RegexEngine for Plain {
+        fn is_match(&self, _: &str, _: bool, _: &str) -> Option<bool> {
+            None
+        }
+    }
+
+    #[test]
+    fn numbers_as_versions_read_as_serde_json_prints_them() {
+        for n in [
+            json!(0),
+            json!(7),
+            json!(-5),
+            json!(u64::MAX),
+            json!(i64::MIN),
+            json!(1.5),
+            json!(-0.25),
+            json!(1e21),
+            json!(1.0e-7),
+            json!(123456789.125),
+            json!(f64::MAX),
+        ] {
+            let got = with_version_text(&n, &Plain, |b| String::from_utf8(b.to_vec()).unwrap());
+            assert_eq!(got, n.to_string());
+        }
+    }
+
     fn padded(s: &str) -> String {
-        String::from_utf8(PaddedVersion::new(s).collect()).unwrap()
+        String::from_utf8(PaddedVersion::new(s.as_bytes()).collect()).unwrap()
     }
 
     #[test]

@@ -36,18 +36,8 @@ impl Fnv {
 
     /// Feeds the decimal representation of `n` (what JavaScript's `n + ""` gives).
     fn decimal(mut self, n: u32) -> Self {
-        let mut digits = [0u8; 10];
-        let mut len = 0;
-        let mut rest = n;
-        loop {
-            digits[len] = b'0' + (rest % 10) as u8;
-            len += 1;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
-        for &d in digits[..len].iter().rev() {
+        let mut buf = crate::text::IntBuf::default();
+        for &d in crate::text::int_bytes(u64::from(n), false, &mut buf) {
             self.unit(u32::from(d));
         }
         self

@@ -18,18 +18,24 @@ impl Schedule {
     }
 
     pub fn contains(&self, t: Millis) -> bool {
+        self.current_end(t).is_some()
+    }
+
+    /// The end of the interval containing `t`, if one does. `checked_sub` and `get`: no panic
+    /// paths in the browser build.
+    fn current_end(&self, t: Millis) -> Option<Millis> {
         // Index of the first interval starting after t; the one before it may contain t.
         let i = self.0.partition_point(|iv| iv[0] <= t);
-        i > 0 && t < self.0[i - 1][1]
+        let [_, end] = *self.0.get(i.checked_sub(1)?)?;
+        (t < end).then_some(end)
     }
 
     /// The first instant after `t` at which `contains` changes, if any.
     pub fn next_change(&self, t: Millis) -> Option<Millis> {
-        let i = self.0.partition_point(|iv| iv[0] <= t);
-        if i > 0 && t < self.0[i - 1][1] {
-            let end = self.0[i - 1][1];
+        if let Some(end) = self.current_end(t) {
             return (end < FOREVER).then_some(end);
         }
+        let i = self.0.partition_point(|iv| iv[0] <= t);
         self.0.get(i).map(|iv| iv[0])
     }
 

@@ -13,6 +13,7 @@ pub mod interval;
 pub mod model;
 pub mod offsite;
 pub mod regexp;
+mod text;
 pub mod urlmatch;
 pub mod visit;
 

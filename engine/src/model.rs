@@ -423,7 +423,13 @@ impl Zone {
             Zone::Left => "left".to_owned(),
             Zone::Right => "right".to_owned(),
             Zone::Proactive => "proactive".to_owned(),
-            Zone::Embedded(id) => format!("embedded:{id}"),
+            Zone::Embedded(id) => {
+                // Not `format!`: no formatting machinery in the browser build.
+                let mut k = String::with_capacity(9 + id.len());
+                k.push_str("embedded:");
+                k.push_str(id);
+                k
+            }
         }
     }
 

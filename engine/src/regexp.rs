@@ -17,6 +17,14 @@ pub trait RegexEngine {
     fn eq_ignore_case(&self, a: &str, b: &str) -> bool {
         crate::condition::eq_ignore_case(a, b)
     }
+
+    /// A non-integral number as text, as version comparisons (`$veq`…) read it: serde_json's
+    /// shortest round-trip form, which is JavaScript's `String(n)` for the numbers versions are
+    /// made of. The browser runtime answers with `String(n)` itself, keeping a float printer
+    /// out of the wasm.
+    fn number_text(&self, n: f64) -> String {
+        serde_json::Number::from_f64(n).map_or_else(String::new, |n| n.to_string())
+    }
 }
 
 #[cfg(feature = "native")]

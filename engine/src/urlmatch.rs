@@ -272,8 +272,9 @@ fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
         return true;
     };
     (0..=hay.len() - needle.len()).any(|i| {
-        hay[i].to_ascii_lowercase() == first
-            && hay[i..i + needle.len()].eq_ignore_ascii_case(needle)
+        hay.get(i..i + needle.len()).is_some_and(|w| {
+            w.first().map(u8::to_ascii_lowercase) == Some(first) && w.eq_ignore_ascii_case(needle)
+        })
     })
 }
 
@@ -366,11 +367,14 @@ fn run_general(prog: &[Ins], text: Txt<'_>, ci: bool, delim: Option<u8>) -> bool
         heap.resize(words, 0u64);
         &mut heap
     };
+    // `get`, not indexing: every bit is in range, and no panic path is compiled.
     fn set(r: &mut [u64], i: usize) {
-        r[i / 64] |= 1u64 << (i % 64);
+        if let Some(w) = r.get_mut(i / 64) {
+            *w |= 1u64 << (i % 64);
+        }
     }
     fn get(r: &[u64], i: usize) -> bool {
-        (r[i / 64] >> (i % 64)) & 1 == 1
+        r.get(i / 64).is_some_and(|w| (w >> (i % 64)) & 1 == 1)
     }
     set(reach, 0);
     // The furthest text position any state has been reached at: past it and with nothing alive
@@ -461,7 +465,8 @@ fn canonical_port(p: &str) -> Option<&str> {
         return None;
     }
     let t = p.trim_start_matches('0');
-    let t = if t.is_empty() { &p[p.len() - 1..] } else { t };
+    // All zeros: the port 0.
+    let t = if t.is_empty() { "0" } else { t };
     if t.len() > 5 || (t.len() == 5 && t > "65535") {
         return None;
     }
@@ -469,40 +474,45 @@ fn canonical_port(p: &str) -> Option<&str> {
 }
 
 impl<'a> PageUrl<'a> {
+    /// Cut with `split_once`/`split_at_checked` (the cut points are ASCII delimiters): indexing
+    /// a `str` brings the char-boundary panic and its message formatting into the wasm.
     fn parse(text: &'a str) -> Option<Self> {
-        let t = text.trim_matches(|c: char| c <= ' ');
+        // Trims controls and spaces (all ASCII, so byte positions are char boundaries).
+        let b = text.as_bytes();
+        let start = b.iter().position(|&c| c > b' ').unwrap_or(b.len());
+        let end = b.iter().rposition(|&c| c > b' ').map_or(start, |i| i + 1);
+        let t = text.get(start..end).unwrap_or_default();
         let (origin, rest) = if t.starts_with('/') && !t.starts_with("//") {
             (None, t)
         } else {
-            let colon = t.find(':')?;
-            let scheme = &t[..colon];
+            let (scheme, after) = t.split_once(':')?;
             let mut sb = scheme.bytes();
             if !sb.next()?.is_ascii_alphabetic()
                 || !sb.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.'))
             {
                 return None;
             }
-            let after = t[colon + 1..].strip_prefix("//")?;
-            let auth_end = after.find(['/', '?', '#']).unwrap_or(after.len());
-            let authority = &after[..auth_end];
-            let hostport = match authority.rfind('@') {
-                Some(at) => &authority[at + 1..],
+            let after = after.strip_prefix("//")?;
+            let auth_end = after
+                .bytes()
+                .position(|b| matches!(b, b'/' | b'?' | b'#'))
+                .unwrap_or(after.len());
+            let (authority, rest) = after.split_at_checked(auth_end)?;
+            let hostport = match authority.rsplit_once('@') {
+                Some((_, hp)) => hp,
                 None => authority,
             };
             let (host, port) = if hostport.starts_with('[') {
                 let close = hostport.find(']')?;
-                let tail = &hostport[close + 1..];
+                let (host, tail) = hostport.split_at_checked(close + 1)?;
                 let port = match tail.strip_prefix(':') {
                     Some(p) => p,
                     None if tail.is_empty() => "",
                     None => return None,
                 };
-                (&hostport[..=close], port)
+                (host, port)
             } else {
-                match hostport.find(':') {
-                    Some(c) => (&hostport[..c], &hostport[c + 1..]),
-                    None => (hostport, ""),
-                }
+                hostport.split_once(':').unwrap_or((hostport, ""))
             };
             let host = host.strip_suffix('.').unwrap_or(host);
             if host.bytes().any(|b| b <= b' ') {
@@ -512,16 +522,10 @@ impl<'a> PageUrl<'a> {
             if port == default_port(scheme) {
                 port = "";
             }
-            (Some(Origin { scheme, host, port }), &after[auth_end..])
+            (Some(Origin { scheme, host, port }), rest)
         };
-        let (rest, hash) = match rest.find('#') {
-            Some(h) => (&rest[..h], &rest[h + 1..]),
-            None => (rest, ""),
-        };
-        let (path, query) = match rest.find('?') {
-            Some(q) => (&rest[..q], &rest[q + 1..]),
-            None => (rest, ""),
-        };
+        let (rest, hash) = rest.split_once('#').unwrap_or((rest, ""));
+        let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
         let path = if path.is_empty() { "/" } else { path };
         Some(PageUrl {
             origin,
@@ -1240,6 +1244,22 @@ mod tests {
             "https://acme.example/%C3%BCber",
             "https://acme.example/über"
         ));
+    }
+
+    #[test]
+    fn surrounding_controls_and_spaces_are_trimmed() {
+        assert!(m(
+            "https://acme.example/über",
+            " \t https://acme.example/über\n "
+        ));
+        assert!(m(
+            "https://acme.example/a*",
+            "\u{1}https://acme.example/aé \u{7f}"
+        ));
+        assert!(m("https://acme.example/*", "https://acme.example/ é"));
+        assert!(!m("https://acme.example/*", " \t\n "));
+        assert!(m("https://acme.example:0/", "https://acme.example:000/"));
+        assert!(m("https://acme.example/", "https://acme.example:0443/"));
     }
 
     #[test]

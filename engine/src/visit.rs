@@ -11,10 +11,12 @@ use crate::condition::eval_condition;
 use crate::hash::in_control;
 use crate::model::{EngagedState, Kind, PageField, PerKind, Source, Zone};
 use crate::regexp::RegexEngine;
+use crate::text::Text;
 use crate::urlmatch::Subject;
 use crate::Millis;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::cell::Cell;
 
 mod stored;
 
@@ -235,70 +237,83 @@ fn kind_str(k: Kind) -> &'static str {
 
 impl Detail {
     /// Text for the trace; `e` is the rejected engagement, `displayed` the visit's displays.
+    /// Built with [`Text`], not `format!`: no formatting machinery in the browser build.
     fn render(&self, e: &BundleEngagement, displayed: &[Displayed]) -> String {
-        match self {
-            Detail::CampaignDisabled => "campaign disabled".into(),
-            Detail::EngagementDisabled => "engagement disabled".into(),
+        let t = Text::new();
+        match *self {
+            Detail::CampaignDisabled => t.s("campaign disabled"),
+            Detail::EngagementDisabled => t.s("engagement disabled"),
             Detail::OutsideTimeframe { next } => match next {
-                Some(t) => format!("outside the campaign's timeframe; next change at {t} ms"),
-                None => "outside the campaign's timeframe (ended)".into(),
+                Some(at) => t
+                    .s("outside the campaign's timeframe; next change at ")
+                    .n(at)
+                    .s(" ms"),
+                None => t.s("outside the campaign's timeframe (ended)"),
             },
             Detail::Closed { next } => match next {
-                Some(t) => format!("outside business hours; next change at {t} ms"),
-                None => "outside business hours".into(),
+                Some(at) => t
+                    .s("outside business hours; next change at ")
+                    .n(at)
+                    .s(" ms"),
+                None => t.s("outside business hours"),
             },
-            Detail::NoBusinessHours => "the site has no business hours".into(),
-            Detail::Control { site, bucket } => format!(
-                "visitor is in the {} control group (bucket {}.{:02}%)",
-                if *site { "site" } else { "campaign" },
-                bucket / 100,
-                bucket % 100
-            ),
-            Detail::AudienceNotMet => "visitor attributes do not meet the audience".into(),
-            Detail::NotAuthenticated => "shown to authenticated visitors only".into(),
-            Detail::NoEntryMatch => "page matches no include rule".into(),
-            Detail::Excluded(i) => format!("page matches exclude rule {i}"),
-            Detail::Below { what, have, need } => format!("{} {have} < {need}", what.as_str()),
-            Detail::NotVisited => "no earlier page of this visit matches visited".into(),
-            Detail::ReferrerNotMatched => "the visit's referrer does not match".into(),
-            Detail::ExitIntent(true) => "waiting for exit intent".into(),
-            Detail::ExitIntent(false) => "visitor already showed exit intent".into(),
+            Detail::NoBusinessHours => t.s("the site has no business hours"),
+            Detail::Control { site, bucket } => t
+                .s("visitor is in the ")
+                .s(if site { "site" } else { "campaign" })
+                .s(" control group (bucket ")
+                .n(i64::from(bucket / 100))
+                .s(if bucket % 100 < 10 { ".0" } else { "." })
+                .n(i64::from(bucket % 100))
+                .s("%)"),
+            Detail::AudienceNotMet => t.s("visitor attributes do not meet the audience"),
+            Detail::NotAuthenticated => t.s("shown to authenticated visitors only"),
+            Detail::NoEntryMatch => t.s("page matches no include rule"),
+            Detail::Excluded(i) => t.s("page matches exclude rule ").n(i as i64),
+            Detail::Below { what, have, need } => t
+                .s(what.as_str())
+                .s(" ")
+                .n(i64::from(have))
+                .s(" < ")
+                .n(i64::from(need)),
+            Detail::NotVisited => t.s("no earlier page of this visit matches visited"),
+            Detail::ReferrerNotMatched => t.s("the visit's referrer does not match"),
+            Detail::ExitIntent(true) => t.s("waiting for exit intent"),
+            Detail::ExitIntent(false) => t.s("visitor already showed exit intent"),
             Detail::EngagedNot => match &e.behavior.engaged {
-                Some(rule) => format!(
-                    "engagement {} not {}",
-                    rule.engagement,
-                    engaged_str(rule.state)
-                ),
-                None => "engaged rule not met".into(),
+                Some(rule) => t
+                    .s("engagement ")
+                    .s(&rule.engagement)
+                    .s(" not ")
+                    .s(engaged_str(rule.state)),
+                None => t.s("engaged rule not met"),
             },
-            Detail::DeclinedThisVisit => "declined earlier this visit".into(),
-            Detail::AcceptedThisVisit => "accepted earlier this visit".into(),
-            Detail::Cap { kind, cap } => {
-                format!(
-                    "{cap} proactive {} display(s) this visit already",
-                    kind_str(*kind)
-                )
-            }
-            Detail::AfterDecline(kind) => format!(
-                "a proactive {} engagement was declined this visit",
-                kind_str(*kind)
-            ),
-            Detail::NoCreative(state) => {
-                format!(
-                    "agents are {} and there is no creative for it",
-                    state.as_str()
-                )
-            }
-            Detail::ZoneShows { holder } => match displayed.get(*holder) {
-                Some(d) => format!("zone {} shows {}", d.zone, d.engagement),
-                None => "zone taken".into(),
+            Detail::DeclinedThisVisit => t.s("declined earlier this visit"),
+            Detail::AcceptedThisVisit => t.s("accepted earlier this visit"),
+            Detail::Cap { kind, cap } => t
+                .n(i64::from(cap))
+                .s(" proactive ")
+                .s(kind_str(kind))
+                .s(" display(s) this visit already"),
+            Detail::AfterDecline(kind) => t
+                .s("a proactive ")
+                .s(kind_str(kind))
+                .s(" engagement was declined this visit"),
+            Detail::NoCreative(state) => t
+                .s("agents are ")
+                .s(state.as_str())
+                .s(" and there is no creative for it"),
+            Detail::ZoneShows { holder } => match displayed.get(holder) {
+                Some(d) => t.s("zone ").s(&d.zone).s(" shows ").s(&d.engagement),
+                None => t.s("zone taken"),
             },
             Detail::NoElement => match &e.zone {
-                Some(Zone::Embedded(id)) => format!("the page has no element #{id}"),
-                _ => "the engagement has no zone".into(),
+                Some(Zone::Embedded(id)) => t.s("the page has no element #").s(id),
+                _ => t.s("the engagement has no zone"),
             },
-            Detail::OffsiteLink => "offsite engagement: opened by its link".into(),
+            Detail::OffsiteLink => t.s("offsite engagement: opened by its link"),
         }
+        .done()
     }
 }
 
@@ -573,33 +588,34 @@ impl Visit {
 
     /// Visitor attributes as audiences see them: the site's pushes plus the built-ins.
     pub fn attributes(&self) -> Value {
+        use stored::put;
         let mut a = self.attributes.clone();
-        a.insert("device".into(), Value::from(self.profile.device.as_str()));
+        put(&mut a, "device", Value::from(self.profile.device.as_str()));
         if let Some(l) = &self.profile.language {
-            a.insert("language".into(), Value::from(l.as_str()));
+            put(&mut a, "language", Value::from(l.as_str()));
         }
         if let Some(c) = &self.profile.country {
-            a.insert("country".into(), Value::from(c.as_str()));
+            put(&mut a, "country", Value::from(c.as_str()));
         }
-        a.insert("returning".into(), Value::from(self.visits > 1));
-        a.insert("visits".into(), Value::from(self.visits));
+        put(&mut a, "returning", Value::from(self.visits > 1));
+        put(&mut a, "visits", Value::from(self.visits));
         if let Some(r) = &self.referrer {
-            a.insert("referrer".into(), Value::from(r.as_str()));
+            put(&mut a, "referrer", Value::from(r.as_str()));
         }
         for (name, v) in ["utm_source", "utm_medium", "utm_campaign"]
             .iter()
             .zip(&self.utm)
         {
             if let Some(v) = v {
-                a.insert((*name).into(), Value::from(v.as_str()));
+                put(&mut a, name, Value::from(v.as_str()));
             }
         }
         // A loop, not `collect()`: `Map`'s `FromIterator` sorts (a second sort in the wasm).
         let mut engaged = Map::new();
         for (id, flags) in &self.engaged {
-            engaged.insert(id.clone(), Value::from(engaged_label(*flags)));
+            put(&mut engaged, id, Value::from(engaged_label(*flags)));
         }
-        a.insert("engaged".into(), Value::Object(engaged));
+        put(&mut a, "engaged", Value::Object(engaged));
         Value::Object(a)
     }
 
@@ -815,18 +831,26 @@ impl Visit {
         for (skill, a) in update {
             self.availability.insert(skill, a);
         }
+        // `get`, not indexing: no panic paths in the browser build.
         for i in 0..self.displayed.len() {
-            let Some((_, e)) = find(bundle, &self.displayed[i].engagement) else {
+            let Some(d) = self.displayed.get(i) else {
+                continue;
+            };
+            let Some((_, e)) = find(bundle, &d.engagement) else {
                 continue;
             };
             if e.refresh_seconds.is_none() || !e.follows_availability() {
                 continue;
             }
             let state = engagement_state(bundle, e, &self.availability);
-            if state != self.displayed[i].state && e.creative.for_state(state, false).is_some() {
-                self.displayed[i].state = state;
-                let ev = self.engagement_event(EventKind::State, now, &self.displayed[i]);
-                events.push(ev);
+            if state == d.state || e.creative.for_state(state, false).is_none() {
+                continue;
+            }
+            if let Some(d) = self.displayed.get_mut(i) {
+                d.state = state;
+            }
+            if let Some(d) = self.displayed.get(i) {
+                events.push(self.engagement_event(EventKind::State, now, d));
             }
         }
     }
@@ -869,10 +893,8 @@ impl Visit {
         let page = Prepared::new(self.page.as_ref(), bundle);
         let total = bundle.campaigns.iter().map(|c| c.engagements.len()).sum();
         let mut verdicts: Vec<Verdict> = Vec::with_capacity(total);
-        let mut doc_order = 0usize;
-        for (ci, c) in bundle.campaigns.iter().enumerate() {
-            for (ei, e) in c.engagements.iter().enumerate() {
-                doc_order += 1;
+        for c in &bundle.campaigns {
+            for e in &c.engagements {
                 let shown_already = self.displayed.iter().any(|d| d.engagement == e.id);
                 let result = if shown_already {
                     Ok(None)
@@ -880,19 +902,14 @@ impl Visit {
                     self.evaluate(ctx, &attrs, &page, now, (c, e), trace, &mut wake)
                         .map(Some)
                 };
-                verdicts.push(Verdict {
-                    ci,
-                    ei,
-                    order: doc_order,
-                    result,
-                });
+                verdicts.push(Verdict { c, e, result });
             }
         }
         self.allocate_zones(bundle, now, &mut verdicts, &mut out.events);
         out.shown = self.shown();
         out.next_wake = wake.0;
         if trace {
-            out.trace = self.trace(bundle, &verdicts);
+            out.trace = self.trace(&verdicts);
         }
     }
 
@@ -951,7 +968,7 @@ impl Visit {
                 return Err(rej(Reason::Audience, Detail::AudienceNotMet));
             }
         }
-        if e.authenticated && attrs.get("authenticated") != Some(&Value::Bool(true)) {
+        if e.authenticated && !matches!(attrs.get("authenticated"), Some(Value::Bool(true))) {
             return Err(rej(Reason::Audience, Detail::NotAuthenticated));
         }
         if trace {
@@ -1128,42 +1145,41 @@ impl Visit {
     ) {
         // Candidates in rank order: priority, then online conversation, content,
         // busy/offline conversation, then document order.
-        let mut order: Vec<usize> = (0..verdicts.len())
-            .filter(|&i| matches!(verdicts[i].result, Ok(Some(_))))
-            .collect();
+        // Each key is (priority descending and class in one integer, document order): plain
+        // integers to sort, computed once.
+        let mut order: Vec<(u64, usize)> = Vec::new();
+        for (i, v) in verdicts.iter().enumerate() {
+            if let Ok(Some(cand)) = &v.result {
+                let class = match cand.state {
+                    State::Online => 0,
+                    State::Content => 1,
+                    State::Busy | State::Offline => 2,
+                };
+                // Flipping the sign bit maps i32 to u32 in order; inverting makes it descending.
+                let priority = !((v.c.priority as u32) ^ 0x8000_0000);
+                order.push(((u64::from(priority) << 32) | class, i));
+            }
+        }
         // Keys are unique (document order last): any sort gives this order.
-        heap_sort_by_key(&mut order, |&i| {
-            let v = &verdicts[i];
-            let c = &bundle.campaigns[v.ci];
-            let state = match &v.result {
-                Ok(Some(cand)) => cand.state,
-                _ => State::Offline,
+        heap_sort(&mut order);
+        for (_, i) in order {
+            let Some(v) = verdicts.get_mut(i) else {
+                continue;
             };
-            let class = match state {
-                State::Online => 0,
-                State::Content => 1,
-                State::Busy | State::Offline => 2,
-            };
-            (std::cmp::Reverse(c.priority), class, v.order)
-        });
-        for i in order {
-            let (ci, ei) = (verdicts[i].ci, verdicts[i].ei);
-            let Ok(Some(cand)) = &verdicts[i].result else {
+            let Ok(Some(cand)) = v.result else {
                 continue;
             };
             let (zone, state, control) = (cand.zone, cand.state, cand.control);
-            let c = &bundle.campaigns[ci];
-            let e = &c.engagements[ei];
+            let (c, e) = (v.c, v.e);
             if let Some(holder) = self.displayed.iter().position(|d| zone.is(&d.zone)) {
-                verdicts[i].result = Err(rej(Reason::ZoneTaken, Detail::ZoneShows { holder }));
+                v.result = Err(rej(Reason::ZoneTaken, Detail::ZoneShows { holder }));
                 continue;
             }
             // A proactive display may have used up the cap of this kind meanwhile.
             if e.is_proactive() {
                 if let Some(cap) = bundle.settings.displays_per_visit.get(e.kind) {
                     if self.proactive_displays.get(e.kind) >= cap {
-                        verdicts[i].result =
-                            Err(rej(Reason::DisplayCap, Detail::Cap { kind: e.kind, cap }));
+                        v.result = Err(rej(Reason::DisplayCap, Detail::Cap { kind: e.kind, cap }));
                         continue;
                     }
                 }
@@ -1180,7 +1196,7 @@ impl Visit {
                     self.controlled.push(e.id.clone());
                     events.push(self.engagement_event(EventKind::Control, now, &d));
                 }
-                verdicts[i].result = Err(rej(Reason::ControlGroup, detail));
+                v.result = Err(rej(Reason::ControlGroup, detail));
                 continue;
             }
             if e.is_proactive() {
@@ -1192,7 +1208,7 @@ impl Visit {
             self.mark_engaged(&e.id, SHOWN);
             events.push(self.engagement_event(EventKind::Impression, now, &d));
             self.displayed.push(d);
-            verdicts[i].result = Ok(None);
+            v.result = Ok(None);
         }
         // Controlled candidates that lost their zone anyway still read as control in the trace.
         for v in verdicts.iter_mut() {
@@ -1204,12 +1220,11 @@ impl Visit {
         }
     }
 
-    fn trace(&self, bundle: &Bundle, verdicts: &[Verdict<'_>]) -> Vec<TraceEntry> {
+    fn trace(&self, verdicts: &[Verdict<'_>]) -> Vec<TraceEntry> {
         verdicts
             .iter()
             .map(|v| {
-                let c = &bundle.campaigns[v.ci];
-                let e = &c.engagements[v.ei];
+                let (c, e) = (v.c, v.e);
                 let mut t = TraceEntry {
                     campaign: c.id.clone(),
                     engagement: e.id.clone(),
@@ -1244,8 +1259,8 @@ struct Prepared<'p> {
     url: Option<Subject<'p>>,
     title: Option<&'p str>,
     section: Option<&'p str>,
-    tests: std::cell::RefCell<Vec<Memo>>,
-    audiences: std::cell::RefCell<Vec<Memo>>,
+    tests: Vec<Cell<Memo>>,
+    audiences: Vec<Cell<Memo>>,
 }
 
 #[derive(Clone, Copy, PartialEq)]
@@ -1255,17 +1270,20 @@ enum Memo {
     Yes,
 }
 
-fn memoized(memo: &std::cell::RefCell<Vec<Memo>>, i: u32, f: impl FnOnce() -> bool) -> bool {
-    let i = i as usize;
-    match memo.borrow().get(i) {
-        Some(Memo::Yes) => return true,
-        Some(Memo::No) => return false,
-        Some(Memo::Unknown) => {}
-        None => return false,
+/// `Cell`s, not a `RefCell`: no borrow checks at run time, so no panic paths.
+fn memoized(memo: &[Cell<Memo>], i: u32, f: impl FnOnce() -> bool) -> bool {
+    let Some(slot) = memo.get(i as usize) else {
+        return false;
+    };
+    match slot.get() {
+        Memo::Yes => true,
+        Memo::No => false,
+        Memo::Unknown => {
+            let v = f();
+            slot.set(if v { Memo::Yes } else { Memo::No });
+            v
+        }
     }
-    let v = f();
-    memo.borrow_mut()[i] = if v { Memo::Yes } else { Memo::No };
-    v
 }
 
 impl<'p> Prepared<'p> {
@@ -1274,8 +1292,8 @@ impl<'p> Prepared<'p> {
             url: page.map(|p| Subject::new(&p.url)),
             title: page.and_then(|p| p.title.as_deref()),
             section: page.and_then(|p| p.section.as_deref()),
-            tests: std::cell::RefCell::new(vec![Memo::Unknown; bundle.page_tests.len()]),
-            audiences: std::cell::RefCell::new(vec![Memo::Unknown; bundle.audiences.len()]),
+            tests: vec![Cell::new(Memo::Unknown); bundle.page_tests.len()],
+            audiences: vec![Cell::new(Memo::Unknown); bundle.audiences.len()],
         }
     }
 
@@ -1369,7 +1387,17 @@ fn query_param(url: &str, name: &str) -> Option<String> {
     let query = url.split('#').next()?.split_once('?')?.1;
     query.split('&').find_map(|pair| {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        (k == name && !v.is_empty()).then(|| v.replace('+', " "))
+        (k == name && !v.is_empty()).then(|| {
+            // `v.replace('+', " ")`, in fewer instructions.
+            let mut out = String::with_capacity(v.len());
+            for (i, part) in v.split('+').enumerate() {
+                if i > 0 {
+                    out.push(' ');
+                }
+                out.push_str(part);
+            }
+            out
+        })
     })
 }
 
@@ -1431,25 +1459,26 @@ fn rej(reason: Reason, detail: Detail) -> Rejection {
 
 /// One engagement's verdict: `Ok(None)` displayed, `Ok(Some)` a candidate for its zone.
 struct Verdict<'b> {
-    ci: usize,
-    ei: usize,
-    order: usize,
+    c: &'b BundleCampaign,
+    e: &'b BundleEngagement,
     result: Result<Option<Candidate<'b>>, Rejection>,
 }
 
-/// An in-place heap sort: O(n log n) like `sort_unstable_by_key`, a fraction of its code in the
+/// An in-place heap sort: O(n log n) like `sort_unstable`, a fraction of its code in the
 /// wasm. Not stable, so only for unique keys.
-fn heap_sort_by_key<T, K: Ord>(v: &mut [T], key: impl Fn(&T) -> K) {
-    fn sift<T, K: Ord>(v: &mut [T], mut root: usize, end: usize, key: &impl Fn(&T) -> K) {
+fn heap_sort<T: Ord>(v: &mut [T]) {
+    fn sift<T: Ord>(v: &mut [T], mut root: usize, end: usize) {
+        // Lets the compiler see every index below in bounds: no panic paths.
+        let end = end.min(v.len());
         loop {
             let mut child = 2 * root + 1;
             if child >= end {
                 return;
             }
-            if child + 1 < end && key(&v[child]) < key(&v[child + 1]) {
+            if child + 1 < end && v[child] < v[child + 1] {
                 child += 1;
             }
-            if key(&v[root]) >= key(&v[child]) {
+            if v[root] >= v[child] {
                 return;
             }
             v.swap(root, child);
@@ -1458,11 +1487,11 @@ fn heap_sort_by_key<T, K: Ord>(v: &mut [T], key: impl Fn(&T) -> K) {
     }
     let n = v.len();
     for start in (0..n / 2).rev() {
-        sift(v, start, n, &key);
+        sift(v, start, n);
     }
     for end in (1..n).rev() {
         v.swap(0, end);
-        sift(v, 0, end, &key);
+        sift(v, 0, end);
     }
 }
 
@@ -1474,7 +1503,7 @@ mod tests {
             let mut v: Vec<u64> = (0..n).map(|i| (i * 7919 + 13) % 101).collect();
             let mut want = v.clone();
             want.sort();
-            super::heap_sort_by_key(&mut v, |&x| x);
+            super::heap_sort(&mut v);
             assert_eq!(v, want);
         }
     }

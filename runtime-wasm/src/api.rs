@@ -31,8 +31,8 @@ use engage_engine::availability::{Availability, SkillAvailability, State};
 use engage_engine::bundle::{Bundle, BundleEngagement, BUNDLE_FORMAT};
 use engage_engine::model::{Channel, Kind, Source, Zone};
 use engage_engine::visit::{
-    Context, Device, Event, EventKind, Goal, Input, Outcome, PageView, Profile, Shown,
-    TraceEntry, TraceResult, Visit,
+    Context, Device, Event, EventKind, Goal, Input, Outcome, PageView, Profile, Shown, TraceEntry,
+    TraceResult, Visit,
 };
 use serde_json::Value;
 use std::cell::RefCell;
@@ -84,14 +84,18 @@ impl Engine {
             BUNDLE => self.set_bundle(a, b.is_truthy()),
             APPLY => match input(&from_js(b, 0)) {
                 Some(i) => {
-                    let trace = js_sys::Reflect::get(b, &"trace".into()).is_ok_and(|t| t.is_truthy());
+                    let trace =
+                        js_sys::Reflect::get(b, &"trace".into()).is_ok_and(|t| t.is_truthy());
                     self.apply(now(a), i, trace)
                 }
                 None => JsValue::NULL,
             },
             PEEK => match &self.bundle {
                 Some(bundle) => {
-                    let ctx = Context { bundle, regex: &self.regex };
+                    let ctx = Context {
+                        bundle,
+                        regex: &self.regex,
+                    };
                     let out = self.visit.peek(&ctx, now(a));
                     outcome(&out, bundle)
                 }
@@ -112,7 +116,10 @@ impl Engine {
             },
             SHOWN => match &self.bundle {
                 Some(bundle) => {
-                    let out = Outcome { shown: self.visit.shown(), ..Outcome::default() };
+                    let out = Outcome {
+                        shown: self.visit.shown(),
+                        ..Outcome::default()
+                    };
                     outcome(&out, bundle)
                 }
                 None => JsValue::NULL,
@@ -191,7 +198,10 @@ impl Engine {
         let Some(bundle) = &self.bundle else {
             return JsValue::NULL;
         };
-        let ctx = Context { bundle, regex: &self.regex };
+        let ctx = Context {
+            bundle,
+            regex: &self.regex,
+        };
         let out = self.visit.apply(&ctx, now, input, trace);
         outcome(&out, bundle)
     }
@@ -201,8 +211,16 @@ impl Engine {
         set(&o, "visit", &self.visit.number().into());
         set(&o, "pages", &self.visit.pages_viewed().into());
         let lang = self.visit.profile().language.as_deref();
-        set(&o, "language", &lang.map_or(JsValue::NULL, JsValue::from_str));
-        set(&o, "attributes", &crate::json::to_js(&self.visit.attributes()));
+        set(
+            &o,
+            "language",
+            &lang.map_or(JsValue::NULL, JsValue::from_str),
+        );
+        set(
+            &o,
+            "attributes",
+            &crate::json::to_js(&self.visit.attributes()),
+        );
         o.into()
     }
 }
@@ -348,8 +366,9 @@ fn shown_js(s: &Shown, bundle: &Bundle) -> JsValue {
     opt(&o, "engagement", Some(&s.engagement));
     opt(&o, "zone", Some(&s.zone));
     opt(&o, "state", Some(s.state.as_str()));
-    let messaging =
-        |e: &BundleEngagement| e.kind == Kind::Conversation && e.channel == Some(Channel::Messaging);
+    let messaging = |e: &BundleEngagement| {
+        e.kind == Kind::Conversation && e.channel == Some(Channel::Messaging)
+    };
     let key = find(bundle, &s.engagement).and_then(|e| creative_key(e, s.state, messaging(e)));
     opt(&o, "creative", key);
     o.into()

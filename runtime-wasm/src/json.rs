@@ -17,7 +17,6 @@ pub fn parse(text: &str) -> Option<Value> {
     Some(from_js(&v, 0))
 }
 
-
 /// A JSON-like JS value (as `JSON.parse` makes them) as a `Value`.
 pub fn from_js(v: &JsValue, depth: u32) -> Value {
     if let Some(b) = v.as_bool() {

@@ -62,6 +62,15 @@ impl RegexEngine for JsRegex {
         }
         lower(a) == lower(b)
     }
+
+    /// JavaScript's `String(n)`: what GrowthBook's version comparisons read, and no float
+    /// printer in the wasm.
+    fn number_text(&self, n: f64) -> String {
+        js_sys::Number::from(n)
+            .to_string_with_radix(10)
+            .map(String::from)
+            .unwrap_or_default()
+    }
 }
 
 fn lower(s: &str) -> String {

@@ -179,7 +179,8 @@ fn handle(name: &str, args: &[JsValue]) -> JsValue {
     let h = engage_runtime::runtime();
     assert!(!h.is_undefined(), "a runtime runs");
     let f: js_sys::Function = get(&h, name).dyn_into().unwrap();
-    f.apply(&h, &args.iter().collect::<js_sys::Array>()).unwrap()
+    f.apply(&h, &args.iter().collect::<js_sys::Array>())
+        .unwrap()
 }
 
 fn uninstall() {
@@ -491,7 +492,11 @@ fn decoder_reads_what_serde_reads() {
         let mut theirs: Bundle = serde_json::from_value(v).expect("serde");
         // Creatives and senders are rendered from the JSON by the host: the engine only
         // learns which creatives exist.
-        for e in theirs.campaigns.iter_mut().flat_map(|c| c.engagements.iter_mut()) {
+        for e in theirs
+            .campaigns
+            .iter_mut()
+            .flat_map(|c| c.engagements.iter_mut())
+        {
             e.sender = None;
             for c in [
                 &mut e.creative.online,
@@ -804,7 +809,10 @@ async fn spa_navigation_reevaluates() {
     assert_eq!(Some(pages_viewed()), Some(3));
     assert!(engagement("shop-only").is_none());
     // Once the site reports page views itself, history is left to it.
-    command("page", json!({"url": "/engage-spa-shop/item", "section": "shop"}));
+    command(
+        "page",
+        json!({"url": "/engage-spa-shop/item", "section": "shop"}),
+    );
     assert_eq!(Some(pages_viewed()), Some(4));
     assert!(engagement("shop-only").is_some());
     h.push_state_with_url(&JsValue::NULL, "", Some("/elsewhere"))
@@ -819,11 +827,20 @@ async fn spa_navigation_reevaluates() {
 #[wasm_bindgen_test]
 async fn corrupted_or_foreign_storage_is_reset() {
     let trap = ErrorTrap::new();
-    let store: JsValue = web_sys::window().unwrap().local_storage().unwrap().unwrap().into();
+    let store: JsValue = web_sys::window()
+        .unwrap()
+        .local_storage()
+        .unwrap()
+        .unwrap()
+        .into();
     let p = "engage-t4:";
     store_set(&store, "engage-t4:vid", "<script>alert(1)</script>");
     store_set(&store, "engage-t4:test:visit", "{\"v\":1,\"p\":");
-    store_set(&store, "engage-t4:test:bundle", "\"etag\"\n{not json at all");
+    store_set(
+        &store,
+        "engage-t4:test:bundle",
+        "\"etag\"\n{not json at all",
+    );
     store_set(&store, "engage-t4:test:events", "[{\"type\":");
     store_set(&store, "engage-t4:test:avail", "yesterday\n[]");
     store_set(&store, "engage-t4:debug", "maybe");
@@ -871,7 +888,11 @@ async fn corrupted_or_foreign_storage_is_reset() {
     assert_eq!(pages_viewed(), 2);
     uninstall();
     // Stored events that are not events are dropped, the rest kept.
-    store_set(&store, "engage-t4:test:events", "[{\"type\":\"goal\"},3,\"x\"]");
+    store_set(
+        &store,
+        "engage-t4:test:events",
+        "[{\"type\":\"goal\"},3,\"x\"]",
+    );
     start(None);
     assert_eq!(queued_types(), ["goal"]);
     uninstall();

@@ -47,7 +47,8 @@ pub fn build(tools: &Tools) -> Result {
     cmd::run(
         cmd::cargo()
             .args(["build", "-p", "engage-runtime", "--target", TARGET])
-            .args(["--profile", PROFILE]),
+            .args(["--profile", PROFILE])
+            .env("CARGO_ENCODED_RUSTFLAGS", remapped_paths()),
     )?;
     // A clean output dir, so no stale `snippets/` from an earlier build gets published.
     if out_dir.exists() {
@@ -78,10 +79,39 @@ pub fn build(tools: &Tools) -> Result {
     cmd::run(
         Command::new(&tools.esbuild)
             .arg(cmd::rel(&out_dir.join("engage_runtime.js")))
-            .args(["--bundle", "--format=esm", "--minify", "--legal-comments=none"])
+            .args([
+                "--bundle",
+                "--format=esm",
+                "--minify",
+                "--legal-comments=none",
+            ])
             .arg(format!("--outfile={}", cmd::rel(&bundled))),
     )?;
     publish(&bundled, &optimized)
+}
+
+/// Panic locations name source files; with the build machine's paths
+/// (`/root/.rustup/toolchains/…/library/alloc/src/…`, `~/.cargo/registry/src/index…/talc-4.4.3/…`)
+/// they are long, and they make the wasm's bytes depend on where the toolchain lives. Short fixed
+/// prefixes instead: smaller, and the same bytes on every machine. `\x1f`-separated, as
+/// `CARGO_ENCODED_RUSTFLAGS` wants (paths may contain spaces).
+fn remapped_paths() -> String {
+    let mut pairs: Vec<(String, &str)> = Vec::new();
+    if let Some(sysroot) = cmd::probe("rustc", &["--print", "sysroot"]) {
+        pairs.push((format!("{}/lib/rustlib/src/rust", sysroot.trim()), "/rust"));
+    }
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cargo")));
+    if let Some(home) = cargo_home {
+        pairs.push((home.join("registry/src").display().to_string(), "/crates"));
+    }
+    pairs.push((cmd::root().display().to_string(), "/engage"));
+    pairs
+        .iter()
+        .map(|(from, to)| format!("--remap-path-prefix={from}={to}"))
+        .collect::<Vec<_>>()
+        .join("\x1f")
 }
 
 /// runtime-wasm is written concurrently; without exports the build still works but the glue is

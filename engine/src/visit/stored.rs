@@ -152,7 +152,7 @@ fn u32_or_zero(m: &Map<String, Value>, k: &str) -> Option<u32> {
 
 /// `m[k] = v`. One non-generic call per field instead of the map's insertion inlined at each.
 #[inline(never)]
-fn put(m: &mut Map<String, Value>, k: &str, v: Value) {
+pub(super) fn put(m: &mut Map<String, Value>, k: &str, v: Value) {
     m.insert(k.to_owned(), v);
 }
 
