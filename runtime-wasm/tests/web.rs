@@ -503,10 +503,11 @@ fn decoder_reads_what_serde_reads() {
                 &mut e.creative.busy,
                 &mut e.creative.offline,
                 &mut e.creative.content,
-            ] {
-                if let Some(c) = c {
-                    *c = Default::default();
-                }
+            ]
+            .into_iter()
+            .flatten()
+            {
+                *c = Default::default();
             }
         }
         assert_eq!(ours, theirs);
