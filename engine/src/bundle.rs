@@ -129,6 +129,13 @@ impl Bundle {
     pub fn audience(&self, c: &BundleCampaign) -> Option<&Value> {
         c.audience.and_then(|i| self.audiences.get(i as usize))
     }
+
+    /// An engagement by id, with its campaign.
+    pub fn find(&self, id: &str) -> Option<(&BundleCampaign, &BundleEngagement)> {
+        self.campaigns
+            .iter()
+            .find_map(|c| c.engagements.iter().find(|e| e.id == id).map(|e| (c, e)))
+    }
 }
 
 impl BundleEngagement {
@@ -140,6 +147,12 @@ impl BundleEngagement {
     /// Whether availability decides this engagement's state (conversation over chat).
     pub fn follows_availability(&self) -> bool {
         self.kind == Kind::Conversation && self.channel != Some(Channel::Messaging)
+    }
+
+    /// A conversation over messaging: shown whatever the agents' state, with the online
+    /// creative where its state has none.
+    pub fn is_messaging(&self) -> bool {
+        self.kind == Kind::Conversation && self.channel == Some(Channel::Messaging)
     }
 }
 
@@ -234,16 +247,30 @@ impl CreativeProgram {
     /// either) has none, so the engagement is not shown. Messaging engagements fall back to
     /// their online creative in every state, since they show whatever the agents' state.
     pub fn for_state(&self, state: State, messaging: bool) -> Option<&CompiledCreative> {
+        self.slot(self.slot_for(state, messaging)?)
+    }
+
+    /// Which creative [`for_state`](Self::for_state) picks, named by the state it was written
+    /// for (the browser runtime renders that one from the bundle's JSON).
+    pub fn slot_for(&self, state: State, messaging: bool) -> Option<State> {
+        let has = |s: State| self.slot(s).is_some().then_some(s);
         let found = match state {
-            State::Online => self.online.as_ref(),
-            State::Busy => self.busy.as_ref().or(self.offline.as_ref()),
-            State::Offline => self.offline.as_ref(),
-            State::Content => self.content.as_ref(),
+            State::Busy => has(State::Busy).or_else(|| has(State::Offline)),
+            s => has(s),
         };
         if messaging {
-            found.or(self.online.as_ref())
+            found.or_else(|| has(State::Online))
         } else {
             found
+        }
+    }
+
+    fn slot(&self, s: State) -> Option<&CompiledCreative> {
+        match s {
+            State::Online => self.online.as_ref(),
+            State::Busy => self.busy.as_ref(),
+            State::Offline => self.offline.as_ref(),
+            State::Content => self.content.as_ref(),
         }
     }
 }

@@ -776,7 +776,7 @@ impl Visit {
     /// this visit; buttons, sticky tabs and banners stay. An engagement that is not displayed
     /// (e.g. opened by an offsite link's `engage_open`) is accepted all the same.
     fn accept(&mut self, bundle: &Bundle, now: Millis, id: &str, events: &mut Vec<Event>) {
-        let Some((c, e)) = find(bundle, id) else {
+        let Some((c, e)) = bundle.find(id) else {
             return;
         };
         let pos = self.displayed.iter().position(|d| d.engagement == id);
@@ -803,7 +803,7 @@ impl Visit {
             return;
         };
         let d = self.displayed.remove(i);
-        if let Some((_, e)) = find(bundle, id) {
+        if let Some((_, e)) = bundle.find(id) {
             if e.is_proactive() {
                 match e.kind {
                     Kind::Conversation => self.proactive_declined.conversation = true,
@@ -836,7 +836,7 @@ impl Visit {
             let Some(d) = self.displayed.get(i) else {
                 continue;
             };
-            let Some((_, e)) = find(bundle, &d.engagement) else {
+            let Some((_, e)) = bundle.find(&d.engagement) else {
                 continue;
             };
             if e.refresh_seconds.is_none() || !e.follows_availability() {
@@ -867,7 +867,8 @@ impl Visit {
     pub fn bundle_changed(&mut self, bundle: &Bundle) -> bool {
         let before = self.displayed.len();
         self.displayed.retain(|d| {
-            find(bundle, &d.engagement)
+            bundle
+                .find(&d.engagement)
                 .is_some_and(|(c, e)| c.enabled && e.enabled && c.id == d.campaign)
         });
         self.displayed.len() != before
@@ -997,8 +998,7 @@ impl Visit {
         }
         // 5. Availability.
         let state = engagement_state(bundle, e, &self.availability);
-        let messaging = !e.follows_availability() && e.kind == Kind::Conversation;
-        if e.creative.for_state(state, messaging).is_none() {
+        if e.creative.for_state(state, e.is_messaging()).is_none() {
             return Err(rej(Reason::Availability, Detail::NoCreative(state)));
         }
         // Zones: embedded ones need their element on the page.
@@ -1360,13 +1360,6 @@ fn engaged_label(flags: u8) -> &'static str {
 /// Hash v2 buckets are multiples of 1/10000: as an integer, for printing without floats.
 fn bucket(seed: &str, id: &str) -> u32 {
     (crate::hash::hash(seed, id, 2).unwrap_or(0.0) * 10_000.0).round() as u32
-}
-
-fn find<'b>(bundle: &'b Bundle, id: &str) -> Option<(&'b BundleCampaign, &'b BundleEngagement)> {
-    bundle
-        .campaigns
-        .iter()
-        .find_map(|c| c.engagements.iter().find(|e| e.id == id).map(|e| (c, e)))
 }
 
 fn page_field<'p>(

@@ -28,8 +28,8 @@
 use crate::json::{from_js, object, set};
 use crate::regex::JsRegex;
 use engage_engine::availability::{Availability, SkillAvailability, State};
-use engage_engine::bundle::{Bundle, BundleEngagement, BUNDLE_FORMAT};
-use engage_engine::model::{Channel, Kind, Source, Zone};
+use engage_engine::bundle::{Bundle, BUNDLE_FORMAT};
+use engage_engine::model::{Source, Zone};
 use engage_engine::visit::{
     Context, Device, Event, EventKind, Goal, Input, Outcome, PageView, Profile, Shown, TraceEntry,
     TraceResult, Visit,
@@ -129,9 +129,11 @@ impl Engine {
                     return JsValue::NULL;
                 };
                 let state = b.as_string().and_then(|s| crate::decode::state(&s));
-                find(bundle, &id)
-                    .and_then(|e| creative_key(e, state.unwrap_or(State::Online), true))
-                    .map_or(JsValue::NULL, JsValue::from_str)
+                bundle
+                    .find(&id)
+                    .map(|(_, e)| e)
+                    .and_then(|e| e.creative.slot_for(state.unwrap_or(State::Online), true))
+                    .map_or(JsValue::NULL, |s| JsValue::from_str(s.as_str()))
             }
             _ => JsValue::NULL,
         }
@@ -229,29 +231,6 @@ fn now(v: &JsValue) -> i64 {
     v.as_f64().map_or(0, |n| n as i64)
 }
 
-fn find<'b>(bundle: &'b Bundle, id: &str) -> Option<&'b BundleEngagement> {
-    bundle
-        .campaigns
-        .iter()
-        .find_map(|c| c.engagements.iter().find(|e| e.id == id))
-}
-
-/// Which creative `state` shows: the engine's fallback rule (`for_state`), by name.
-fn creative_key(e: &BundleEngagement, state: State, messaging: bool) -> Option<&'static str> {
-    let c = &e.creative;
-    let chosen = c.for_state(state, messaging)? as *const _;
-    let named = [
-        (&c.online, State::Online),
-        (&c.busy, State::Busy),
-        (&c.offline, State::Offline),
-        (&c.content, State::Content),
-    ];
-    named
-        .into_iter()
-        .find(|(x, _)| x.as_ref().is_some_and(|x| std::ptr::eq(x, chosen)))
-        .map(|(_, s)| s.as_str())
-}
-
 /// An input object from the host.
 fn input(v: &Value) -> Option<Input> {
     let o = v.as_object()?;
@@ -330,7 +309,11 @@ fn outcome(out: &Outcome, bundle: &Bundle) -> JsValue {
     let mut refresh: Option<u32> = None;
     for s in &out.shown {
         shown.push(&shown_js(s, bundle));
-        if let Some(e) = find(bundle, &s.engagement).filter(|e| e.follows_availability()) {
+        if let Some(e) = bundle
+            .find(&s.engagement)
+            .map(|(_, e)| e)
+            .filter(|e| e.follows_availability())
+        {
             refresh = match (refresh, e.refresh_seconds) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
@@ -366,11 +349,12 @@ fn shown_js(s: &Shown, bundle: &Bundle) -> JsValue {
     opt(&o, "engagement", Some(&s.engagement));
     opt(&o, "zone", Some(&s.zone));
     opt(&o, "state", Some(s.state.as_str()));
-    let messaging = |e: &BundleEngagement| {
-        e.kind == Kind::Conversation && e.channel == Some(Channel::Messaging)
-    };
-    let key = find(bundle, &s.engagement).and_then(|e| creative_key(e, s.state, messaging(e)));
-    opt(&o, "creative", key);
+    // Which of its creatives the engagement shows in this state: the engine's fallback rule.
+    let slot = bundle
+        .find(&s.engagement)
+        .map(|(_, e)| e)
+        .and_then(|e| e.creative.slot_for(s.state, e.is_messaging()));
+    opt(&o, "creative", slot.map(State::as_str));
     o.into()
 }
 
