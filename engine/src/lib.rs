@@ -13,6 +13,7 @@ pub mod interval;
 pub mod model;
 pub mod offsite;
 pub mod regexp;
+pub mod sms;
 mod text;
 pub mod urlmatch;
 pub mod visit;

@@ -6,7 +6,7 @@
 use crate::interval::Schedule;
 use crate::model::{SpecialOccasion, WeeklyWindow};
 use crate::Millis;
-use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone};
+use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Timelike};
 use chrono_tz::Tz;
 
 const DAY_MS: Millis = 86_400_000;
@@ -276,5 +276,65 @@ mod tests {
         let b = Schedule(vec![[5, 25]]);
         assert_eq!(intersect(&a, &b).0, vec![[5, 10], [20, 25]]);
         assert_eq!(intersect(&a, &Schedule::always()), a);
+    }
+}
+
+/// When `at` falls inside daily quiet hours `[from, to)` (local minutes of `tz`; `to` at or before
+/// `from` runs past midnight), the instant they end; `None` outside them (or when `from == to`).
+pub fn quiet_hours_end(at: Millis, tz: Tz, from: u32, to: u32) -> Option<Millis> {
+    if from == to {
+        return None;
+    }
+    let local = match tz.timestamp_millis_opt(at) {
+        LocalResult::Single(t) => t.naive_local(),
+        _ => return None,
+    };
+    let minute = local.time().hour() * 60 + local.time().minute();
+    let date = local.date();
+    let end_date = if from < to {
+        if !(from..to).contains(&minute) {
+            return None;
+        }
+        date
+    } else if minute >= from {
+        date.succ_opt()?
+    } else if minute < to {
+        date
+    } else {
+        return None;
+    };
+    Some(local_to_utc(tz, end_date, to).max(at))
+}
+
+#[cfg(test)]
+mod quiet_tests {
+    use super::*;
+
+    fn at(s: &str) -> Millis {
+        parse_instant(s).unwrap_or_default()
+    }
+
+    #[test]
+    fn overnight_quiet_hours_in_local_time() {
+        let london: Tz = parse_timezone("Europe/London").unwrap_or(Tz::UTC);
+        let (from, to) = (21 * 60, 8 * 60);
+        // 22:30 BST → 08:00 BST next day.
+        assert_eq!(
+            quiet_hours_end(at("2026-06-01T21:30:00Z"), london, from, to),
+            Some(at("2026-06-02T07:00:00Z"))
+        );
+        // 06:00 GMT in winter → 08:00 GMT the same day.
+        assert_eq!(
+            quiet_hours_end(at("2026-12-05T06:00:00Z"), london, from, to),
+            Some(at("2026-12-05T08:00:00Z"))
+        );
+        assert_eq!(quiet_hours_end(at("2026-12-05T10:00:00Z"), london, from, to), None);
+        // Same-day window.
+        assert_eq!(
+            quiet_hours_end(at("2026-12-05T12:30:00Z"), Tz::UTC, 12 * 60, 14 * 60),
+            Some(at("2026-12-05T14:00:00Z"))
+        );
+        assert_eq!(quiet_hours_end(at("2026-12-05T14:00:00Z"), Tz::UTC, 12 * 60, 14 * 60), None);
+        assert_eq!(quiet_hours_end(at("2026-12-05T14:00:00Z"), Tz::UTC, 600, 600), None);
     }
 }
