@@ -100,6 +100,20 @@ pub struct Settings {
     /// ISO 4217 code of goal values in reports.
     #[serde(default = "default_currency")]
     pub currency: String,
+    /// ISO 3166 alpha-2 region in which contacts' national phone numbers are read (SPEC §10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_country: Option<String>,
+    /// Where conversations are handed off (SPEC §11).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub conversation_webhook: Option<ConversationWebhook>,
+}
+
+/// `settings.conversation_webhook`: each conversation is POSTed there, signed with `secret`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConversationWebhook {
+    pub url: String,
+    pub secret: String,
 }
 
 impl Default for Settings {
@@ -113,6 +127,8 @@ impl Default for Settings {
             attribution_days: default_attribution_days(),
             conversation_url: None,
             currency: default_currency(),
+            default_country: None,
+            conversation_webhook: None,
         }
     }
 }

@@ -6,7 +6,9 @@
 use crate::interval::Schedule;
 use crate::model::{SpecialOccasion, WeeklyWindow};
 use crate::Millis;
-use chrono::{DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Timelike};
+use chrono::{
+    DateTime, Datelike, Duration, LocalResult, NaiveDate, NaiveDateTime, TimeZone, Timelike,
+};
 use chrono_tz::Tz;
 
 const DAY_MS: Millis = 86_400_000;
@@ -328,13 +330,22 @@ mod quiet_tests {
             quiet_hours_end(at("2026-12-05T06:00:00Z"), london, from, to),
             Some(at("2026-12-05T08:00:00Z"))
         );
-        assert_eq!(quiet_hours_end(at("2026-12-05T10:00:00Z"), london, from, to), None);
+        assert_eq!(
+            quiet_hours_end(at("2026-12-05T10:00:00Z"), london, from, to),
+            None
+        );
         // Same-day window.
         assert_eq!(
             quiet_hours_end(at("2026-12-05T12:30:00Z"), Tz::UTC, 12 * 60, 14 * 60),
             Some(at("2026-12-05T14:00:00Z"))
         );
-        assert_eq!(quiet_hours_end(at("2026-12-05T14:00:00Z"), Tz::UTC, 12 * 60, 14 * 60), None);
-        assert_eq!(quiet_hours_end(at("2026-12-05T14:00:00Z"), Tz::UTC, 600, 600), None);
+        assert_eq!(
+            quiet_hours_end(at("2026-12-05T14:00:00Z"), Tz::UTC, 12 * 60, 14 * 60),
+            None
+        );
+        assert_eq!(
+            quiet_hours_end(at("2026-12-05T14:00:00Z"), Tz::UTC, 600, 600),
+            None
+        );
     }
 }

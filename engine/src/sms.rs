@@ -298,7 +298,10 @@ mod tests {
     #[test]
     fn gsm_single_and_parts() {
         let s = segments(&"a".repeat(160));
-        assert_eq!((s.encoding, s.characters, s.segments), (Encoding::Gsm7, 160, 1));
+        assert_eq!(
+            (s.encoding, s.characters, s.segments),
+            (Encoding::Gsm7, 160, 1)
+        );
         assert_eq!(s.characters_per_segment, 160);
         let s = segments(&"a".repeat(161));
         assert_eq!((s.segments, s.characters_per_segment), (2, 153));
@@ -324,7 +327,10 @@ mod tests {
     #[test]
     fn ucs2_when_any_character_is_outside_gsm() {
         let s = segments("Привет");
-        assert_eq!((s.encoding, s.characters, s.segments), (Encoding::Ucs2, 6, 1));
+        assert_eq!(
+            (s.encoding, s.characters, s.segments),
+            (Encoding::Ucs2, 6, 1)
+        );
         assert_eq!(segments(&"я".repeat(70)).segments, 1);
         let s = segments(&"я".repeat(71));
         assert_eq!((s.segments, s.characters_per_segment), (2, 67));
@@ -340,12 +346,23 @@ mod tests {
     #[test]
     fn placeholders_fill_and_fall_back() {
         let attrs = json!({"city": "Leeds", "tier": {"level": 2}});
-        let r = Recipient { id: "c-1", name: Some("Ana"), attributes: &attrs };
+        let r = Recipient {
+            id: "c-1",
+            name: Some("Ana"),
+            attributes: &attrs,
+        };
         assert_eq!(
-            render("Hi {{name}} ({{ id }}) in {{attributes.city}} L{{attributes.tier.level}}", &r),
+            render(
+                "Hi {{name}} ({{ id }}) in {{attributes.city}} L{{attributes.tier.level}}",
+                &r
+            ),
             "Hi Ana (c-1) in Leeds L2"
         );
-        let r = Recipient { id: "c-2", name: None, attributes: &attrs };
+        let r = Recipient {
+            id: "c-2",
+            name: None,
+            attributes: &attrs,
+        };
         assert_eq!(render("Hi {{name | there}}!", &r), "Hi there!");
         assert_eq!(render("Hi {{name}}!", &r), "Hi !");
         assert_eq!(render("{{attributes.none}}x", &r), "x");

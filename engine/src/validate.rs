@@ -951,6 +951,24 @@ impl<'a> Validator<'a> {
             );
             self.error("settings.currency", msg);
         }
+        if let Some(c) = &s.default_country {
+            if !(c.len() == 2 && c.chars().all(|ch| ch.is_ascii_uppercase())) {
+                let msg = format!(
+                    "{} is not a country code: use two capital letters (ISO 3166 alpha-2), e.g. GB or US",
+                    quote(c)
+                );
+                self.error("settings.default_country", msg);
+            }
+        }
+        if let Some(w) = &s.conversation_webhook {
+            self.http_url("settings.conversation_webhook.url", Some(&w.url));
+            if w.secret.len() < 16 || w.secret.len() > 256 {
+                self.error(
+                    "settings.conversation_webhook.secret",
+                    "the signing secret must be 16 to 256 characters long",
+                );
+            }
+        }
     }
 
     fn schedule(&mut self) {

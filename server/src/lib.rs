@@ -13,6 +13,7 @@ pub mod public;
 pub mod publish;
 pub mod ratelimit;
 pub mod report;
+pub mod sms;
 pub mod state;
 pub mod statics;
 pub mod store;
@@ -103,6 +104,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/admin/v1/sites/{site}/simulate", post(admin::simulate))
         .route("/admin/v1/sites/{site}/report", get(admin::report))
+        .merge(sms::admin_routes())
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin))
         .layer(DefaultBodyLimit::max(cfg.max_document_bytes));
 
@@ -118,6 +120,7 @@ pub fn app(state: AppState) -> Router {
 
     Router::new()
         .merge(public)
+        .merge(sms::public_routes())
         .merge(admin)
         .merge(files)
         .route("/o/{site}/{engagement}", get(offsite::open))

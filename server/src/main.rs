@@ -87,6 +87,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     config.country_header = header_name("--country-header", cli.country_header)?;
     config.client_ip_header = header_name("--client-ip-header", cli.client_ip_header)?;
     config.public_url = cli.public_url.filter(|s| !s.is_empty());
+    config.listen_url = Some(format!(
+        "http://{}",
+        cli.listen.replace("0.0.0.0", "127.0.0.1")
+    ));
     config.max_document_bytes = cli.max_document_bytes;
     config.rate_ip_per_minute = cli.rate_ip;
     config.rate_visitor_per_minute = cli.rate_visitor;
@@ -127,6 +131,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     tracing::info!(%local, data = %cli.data.display(), www = %cli.www.display(), "listening");
 
     tokio::spawn(publish::refresher(state.clone(), refresh_every));
+    engage_server::sms::sender::start(&state)?;
     let shutdown_state = state.clone();
     let server = axum::serve(
         listener,

@@ -33,6 +33,9 @@ pub struct Config {
     pub client_ip_header: Option<HeaderName>,
     /// Base URL of offsite links in QR codes; else `http://<Host>`.
     pub public_url: Option<String>,
+    /// This server's own address as a URL (`http://127.0.0.1:8080`): the base of the webhook
+    /// URLs handed to SMS providers when no `public_url` is set.
+    pub listen_url: Option<String>,
     pub max_document_bytes: usize,
     /// Event batches per minute per client IP (0: unlimited).
     pub rate_ip_per_minute: u32,
@@ -52,6 +55,7 @@ impl Config {
             country_header: None,
             client_ip_header: None,
             public_url: None,
+            listen_url: None,
             max_document_bytes: engage_engine::validate::MAX_DOCUMENT_BYTES + (1 << 20),
             rate_ip_per_minute: 1200,
             rate_visitor_per_minute: 120,
@@ -87,6 +91,7 @@ pub struct Shared {
     pub shutdown: watch::Sender<bool>,
     pub clock: Clock,
     pub tag: TagCache,
+    pub sms: crate::sms::Sms,
 }
 
 impl Deref for AppState {
@@ -128,6 +133,7 @@ impl AppState {
             shutdown,
             clock,
             tag: TagCache::default(),
+            sms: crate::sms::Sms::default(),
         }));
         st.load()?;
         Ok(st)

@@ -11,10 +11,13 @@ use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
+pub mod sms;
+
 pub const DB_FILE: &str = "engage.sqlite3";
 
 /// Embedded migrations; `PRAGMA user_version` records how many ran.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE sites (
     id TEXT PRIMARY KEY,
     active_version INTEGER,
@@ -60,7 +63,9 @@ CREATE INDEX events_by_visitor ON events (site, visitor, kind, at);
 -- A batch sent twice (beacon retried) is stored once.
 CREATE UNIQUE INDEX events_dedup ON events
     (site, visitor, visit, kind, at, ifnull(campaign, ''), ifnull(engagement, ''), ifnull(name, ''));
-"#];
+"#,
+    sms::MIGRATION,
+];
 
 pub struct Store {
     path: PathBuf,
@@ -453,7 +458,7 @@ fn stored(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredVersion> {
 
 /// Runs `f` in an immediate transaction committed with `synchronous=FULL` (the WAL is synced
 /// before the answer goes out); other writes keep the cheaper NORMAL.
-fn durable<T>(
+pub(crate) fn durable<T>(
     c: &mut Connection,
     f: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<T>,
 ) -> rusqlite::Result<T> {
