@@ -87,10 +87,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     config.country_header = header_name("--country-header", cli.country_header)?;
     config.client_ip_header = header_name("--client-ip-header", cli.client_ip_header)?;
     config.public_url = cli.public_url.filter(|s| !s.is_empty());
-    config.listen_url = Some(format!(
-        "http://{}",
-        cli.listen.replace("0.0.0.0", "127.0.0.1")
-    ));
+    // Bound first, so the URLs handed to SMS providers name the real port (`--listen …:0`).
+    let addr: SocketAddr = tokio::net::lookup_host(&cli.listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("--listen {}: {e}", cli.listen))?
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("--listen {}: no address", cli.listen))?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+    let local = listener.local_addr()?;
+    let reachable = if local.ip().is_unspecified() {
+        SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), local.port())
+    } else {
+        local
+    };
+    config.listen_url = Some(format!("http://{reachable}"));
     config.max_document_bytes = cli.max_document_bytes;
     config.rate_ip_per_minute = cli.rate_ip;
     config.rate_visitor_per_minute = cli.rate_visitor;
@@ -105,15 +117,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         load_demo(&state, path).await?;
     }
 
-    let addr: SocketAddr = tokio::net::lookup_host(&cli.listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("--listen {}: {e}", cli.listen))?
-        .next()
-        .ok_or_else(|| anyhow::anyhow!("--listen {}: no address", cli.listen))?;
-    let listener = tokio::net::TcpListener::bind(addr)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
-    let local = listener.local_addr()?;
 
     match source {
         TokenSource::Generated(token) => {

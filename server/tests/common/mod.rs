@@ -2,6 +2,8 @@
 //! or over a real socket, a sample document.
 #![allow(dead_code)]
 
+pub mod kannel;
+
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
 use axum::Router;
