@@ -117,7 +117,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         load_demo(&state, path).await?;
     }
 
-
     match source {
         TokenSource::Generated(token) => {
             println!("engage-server: admin token (shown once; only its SHA-256 is stored in {}): {token}",

@@ -1,6 +1,6 @@
 //! `cargo xtask setup`: install what is missing, each tool only if missing, so a second run is a
-//! quick no-op. SPEC §9: wasm32 target, the pinned wasm-bindgen CLI, wasm-opt; Chromium and
-//! chromedriver for `test`.
+//! quick no-op. SPEC §9: wasm32 target, the pinned wasm-bindgen CLI, wasm-opt; Chromium,
+//! chromedriver and Kannel (the SMS gateway the SMS tests and the demo run) for `test`.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -13,6 +13,13 @@ const WASM_TARGET: &str = "wasm32-unknown-unknown";
 const FALLBACK_WASM_BINDGEN: &str = "0.2.130";
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 pub const CHROMEDRIVER: &str = "/usr/bin/chromedriver";
+/// Kannel's boxes (Debian `kannel`) and its fake SMSC (Debian `kannel-extras`), as
+/// server/tests/common/kannel.rs runs them.
+pub const BEARERBOX: &str = "/usr/sbin/bearerbox";
+pub const SMSBOX: &str = "/usr/sbin/smsbox";
+pub const FAKESMSC: &str = "/usr/lib/kannel/test/fakesmsc";
+/// The system-wide configuration Debian's init script (/etc/init.d/kannel) runs Kannel with.
+const DEBIAN_KANNEL_CONF: &str = "/etc/kannel/kannel.conf";
 /// Where the npm fallback puts binaryen (inside target/ so `cargo clean` removes it).
 const NPM_TOOLS_DIR: &str = "target/tools";
 /// binaryen before 110 (Debian bookworm and Ubuntu 24.04 ship 108) corrupts wasm-bindgen output:
@@ -56,6 +63,7 @@ pub fn run(browser: bool) -> Result<Tools> {
     let esbuild = ensure_esbuild()?;
     if browser {
         ensure_chromium()?;
+        ensure_kannel()?;
     }
     ensure_npm_packages(browser)?;
     println!(
@@ -307,6 +315,111 @@ fn ensure_chromium() -> Result {
             "apt-get installed chromium but {CHROMIUM} or {CHROMEDRIVER} is still missing"
         ))
     }
+}
+
+/// Kannel for the SMS tests and the demo. The harness runs private instances on free ports with
+/// configs of its own; it needs only the binaries, not Debian's service.
+pub fn ensure_kannel() -> Result {
+    let present = || {
+        [BEARERBOX, SMSBOX, FAKESMSC]
+            .iter()
+            .all(|path| Path::new(path).exists())
+    };
+    if present() {
+        return Ok(());
+    }
+    let hint = "sudo apt-get update && sudo apt-get install -y kannel kannel-extras";
+    if !cmd::is_root() || cmd::which("apt-get").is_none() {
+        return Err(format!(
+            "Kannel ({BEARERBOX}, {SMSBOX} and {FAKESMSC}) is required for the SMS tests and \
+             the demo. Run:\n    {hint}"
+        ));
+    }
+    apt_install(&["kannel", "kannel-extras"])?;
+    if !present() {
+        return Err(format!(
+            "apt-get installed kannel and kannel-extras but {BEARERBOX}, {SMSBOX} or {FAKESMSC} \
+             is still missing"
+        ));
+    }
+    stop_debian_kannel()
+}
+
+/// The kannel package's postinst may start Debian's own gateway (/etc/init.d/kannel: a bearerbox,
+/// plus the wapbox/smsbox that /etc/default/kannel enables, each under a run_kannel_box that
+/// restarts it) on the fixed ports of /etc/kannel/kannel.conf. Nothing of ours uses it, so stop
+/// it rather than leave a gateway listening.
+fn stop_debian_kannel() -> Result {
+    if debian_kannel_processes().is_empty() {
+        return Ok(());
+    }
+    println!(
+        "    the kannel package started Debian's Kannel service ({DEBIAN_KANNEL_CONF}); \
+         stopping it"
+    );
+    if Path::new("/etc/init.d/kannel").exists() {
+        if let Err(e) = cmd::run(Command::new("/etc/init.d/kannel").arg("stop")) {
+            println!("    {e}");
+        }
+    }
+    // The script stops only the boxes /etc/default/kannel names (START_WAPBOX, START_SMSBOX) and
+    // that have pid files; signal whatever is left, the run_kannel_box wrappers included.
+    for signal in ["TERM", "KILL"] {
+        let left = debian_kannel_processes();
+        if left.is_empty() {
+            break;
+        }
+        let pids: Vec<String> = left.iter().map(|(pid, _)| pid.to_string()).collect();
+        if let Err(e) = cmd::run(Command::new("kill").arg(format!("-{signal}")).args(&pids)) {
+            println!("    {e}");
+        }
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while !debian_kannel_processes().is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+    let left = debian_kannel_processes();
+    if !left.is_empty() {
+        let list: Vec<String> = left
+            .iter()
+            .map(|(pid, line)| format!("{pid} {line}"))
+            .collect();
+        return Err(format!(
+            "could not stop Debian's Kannel service:\n    {}\nRun: sudo /etc/init.d/kannel stop",
+            list.join("\n    ")
+        ));
+    }
+    println!(
+        "    stopped; it starts again at boot unless disabled (sudo update-rc.d kannel disable)"
+    );
+    Ok(())
+}
+
+/// Running Kannel processes started with Debian's configuration (the boxes and their
+/// run_kannel_box wrappers), as (pid, command line), read from /proc.
+fn debian_kannel_processes() -> Vec<(u32, String)> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let raw = fs::read(entry.path().join("cmdline")).ok()?;
+            let args: Vec<String> = raw
+                .split(|&b| b == 0)
+                .filter(|arg| !arg.is_empty())
+                .map(|arg| String::from_utf8_lossy(arg).into_owned())
+                .collect();
+            let is_kannel = args.iter().any(|arg| {
+                ["bearerbox", "smsbox", "wapbox", "run_kannel_box"]
+                    .iter()
+                    .any(|name| arg.ends_with(name))
+            });
+            let debian_conf = args.iter().any(|arg| arg == DEBIAN_KANNEL_CONF);
+            (is_kannel && debian_conf).then(|| (pid, args.join(" ")))
+        })
+        .collect()
 }
 
 fn apt_install(packages: &[&str]) -> Result {

@@ -272,14 +272,21 @@ fn campaign_json(st: &AppState, row: &CampaignRow) -> Result<Value, ApiError> {
     };
     Ok(json!({
         "id": row.id, "title": row.title, "message": row.message, "inbox": row.inbox,
-        "audience": row.audience, "scheduled_at": format_instant(row.scheduled_at),
+        "audience": row.audience, "scheduled_at": instant(row.scheduled_at),
         "quiet_hours": row.quiet_hours, "engagement": row.engagement, "status": row.status,
         "key": row.key, "created_at": format_instant(row.created_at),
         "updated_at": format_instant(row.updated_at),
-        "started_at": row.started_at.map(format_instant),
-        "completed_at": row.completed_at.map(format_instant),
+        "started_at": row.started_at.map(instant),
+        "completed_at": row.completed_at.map(instant),
         "audience_size": size, "segments": segments(&row.message), "progress": progress,
     }))
+}
+
+/// An instant in RFC 3339 UTC, with milliseconds when it has any (schedules are exact).
+pub fn instant(t: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(t)
+        .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true))
+        .unwrap_or_else(|| format_instant(t))
 }
 
 /// What an audience selects now.

@@ -1,7 +1,7 @@
 //! The sender: one scheduler task that wakes at the exact `scheduled_at` of the next campaign and
 //! freezes its audience into the outbox, and one lane task per inbox that claims due rows one at
-//! a time, at no more than the inbox's `rate_per_second` (a GCRA limiter with no burst, so no
-//! one-second window ever holds more), with bounded concurrency.
+//! a time, at no more than the inbox's `rate_per_second` (a GCRA limiter with no burst, paced 5 %
+//! under the rate, so no one-second window ever holds more), with bounded concurrency.
 //!
 //! Crash safety comes from the outbox (see `store::sms`): a row is `sending` in the database
 //! before its provider request starts, so after a restart every row is either untouched
@@ -98,7 +98,9 @@ impl Sms {
                 return l.clone();
             }
         }
-        let period = Duration::from_nanos(1_000_000_000 / u64::from(rate.max(1)));
+        // 5 % slower than the rate: requests leave evenly spaced, but the network and the
+        // gateway add jitter, and no one-second window at the gateway may hold more than `rate`.
+        let period = Duration::from_nanos(1_050_000_000 / u64::from(rate.max(1)));
         let quota = Quota::with_period(period)
             .unwrap_or_else(|| Quota::per_second(NonZeroU32::MIN))
             .allow_burst(NonZeroU32::MIN);

@@ -596,8 +596,14 @@ catch-all = true
     )
 }
 
-/// The reader thread: copies fakesmsc's stderr to `log` and records each "Got message" line.
+/// How long a 7-bit text MT is held back for a continuation line (see `collect_mts`).
+const CONTINUATION_GRACE: Duration = Duration::from_millis(25);
+
+/// The reader thread: copies fakesmsc's stderr to `log` and hands each "Got message" payload,
+/// stamped when read, to `collect_mts`.
 fn read_fakesmsc(stderr: impl Read, mut log: File, received: Received) {
+    let (tx, rx) = mpsc::channel::<(Vec<u8>, Instant)>();
+    let collector = thread::spawn(move || collect_mts(&rx, &received));
     let mut reader = BufReader::new(stderr);
     let mut line = Vec::new();
     loop {
@@ -608,25 +614,64 @@ fn read_fakesmsc(stderr: impl Read, mut log: File, received: Received) {
         }
         let at = Instant::now();
         let _ = log.write_all(&line);
-        let Some(payload) = got_message_payload(&line) else {
+        if let Some(payload) = got_message_payload(&line) {
+            let _ = tx.send((payload.to_vec(), at));
+        }
+    }
+    drop(tx);
+    let _ = collector.join();
+}
+
+/// Parses payloads into `received`. A newline in a text MT ends fakesmsc's line, and the rest
+/// comes as a "message" of its own that parses as no MT: it belongs to the text before. So a
+/// text MT is published only when the next payload arrives or `CONTINUATION_GRACE` passes
+/// (its `at` stays the time its first line was read).
+fn collect_mts(rx: &mpsc::Receiver<(Vec<u8>, Instant)>, received: &Received) {
+    let publish = |mt: Mt| {
+        let (lock, cvar) = &**received;
+        lock.lock().unwrap_or_else(|e| e.into_inner()).push(mt);
+        cvar.notify_all();
+    };
+    let mut pending: Option<Mt> = None;
+    loop {
+        let next = if pending.is_some() {
+            match rx.recv_timeout(CONTINUATION_GRACE) {
+                Ok(item) => Some(item),
+                Err(mpsc::RecvTimeoutError::Timeout) => None,
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        } else {
+            match rx.recv() {
+                Ok(item) => Some(item),
+                Err(_) => break,
+            }
+        };
+        let Some((payload, at)) = next else {
+            publish(pending.take().expect("pending"));
             continue;
         };
-        let (lock, cvar) = &*received;
-        let mut got = lock.lock().unwrap_or_else(|e| e.into_inner());
-        match parse_mt(payload, at) {
-            Some(mt) => got.push(mt),
-            // A text MT's newline ends fakesmsc's line: the rest arrives as a "message" of
-            // its own, which belongs to the previous text part.
-            None => match got.last_mut() {
-                Some(prev) if prev.udh.is_none() && prev.coding == 0 => {
+        match parse_mt(&payload, at) {
+            Some(mt) => {
+                if let Some(done) = pending.take() {
+                    publish(done);
+                }
+                if mt.udh.is_none() && mt.coding == 0 {
+                    pending = Some(mt);
+                } else {
+                    publish(mt);
+                }
+            }
+            None => {
+                if let Some(prev) = &mut pending {
                     prev.data.push(b'\n');
-                    prev.data.extend_from_slice(payload);
+                    prev.data.extend_from_slice(&payload);
                     prev.text = String::from_utf8_lossy(&prev.data).into_owned();
                 }
-                _ => continue,
-            },
+            }
         }
-        cvar.notify_all();
+    }
+    if let Some(done) = pending {
+        publish(done);
     }
 }
 
