@@ -504,3 +504,56 @@ async fn sigkill_mid_send_resumes_without_losing_anyone() {
     assert_eq!(c["progress"]["failed"], 0, "{c}");
     println!("killed after {at_kill} of {n}; uncertain {uncertain}, sent twice {twice}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quiet_hours_wait_in_the_contacts_own_time_zone() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let (_server, kannel, admin) = setup(dir.path(), free_port(), 20).await;
+    // Quiet hours around the current UTC hour: a contact in UTC waits, one at UTC+12 does not,
+    // one without a time zone follows the site's (the test document's: Europe/London, UTC+0/+1).
+    let hour = (common::now_ms() / 3_600_000) % 24;
+    let quiet = json!({"from": format!("{:02}:00", (hour + 23) % 24), "to": format!("{:02}:00", (hour + 2) % 24)});
+    admin
+        .ok(
+            "PUT",
+            "/contacts",
+            json!([
+                {"id": "here", "phone": "+447400100701", "timezone": "UTC"},
+                {"id": "far", "phone": "+447400100702", "timezone": "Etc/GMT-12"},
+                {"id": "site", "phone": "+447400100703"}
+            ]),
+        )
+        .await;
+    admin
+        .ok(
+            "POST",
+            "/sms/campaigns",
+            json!({"id": "quiet", "title": "Quiet", "message": "Not at night",
+            "inbox": "uk", "scheduled_at": null, "quiet_hours": quiet}),
+        )
+        .await;
+    let c = admin
+        .wait_for("quiet", Duration::from_secs(10), |c| {
+            c["progress"]["sent"].as_u64().unwrap_or(0)
+                + c["progress"]["delivered"].as_u64().unwrap_or(0)
+                == 1
+        })
+        .await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let c2 = admin.campaign("quiet").await;
+    assert_eq!(c2["status"], "sending", "{c2}");
+    assert_eq!(c2["progress"]["quiet_hours_waiting"], 2, "{c2}");
+    assert_eq!(c2["progress"]["queued"], 2, "{c2}");
+    let got = kannel.wait_received(1, Duration::from_secs(5));
+    let to: Vec<&str> = got.iter().map(|m| m.to.as_str()).collect();
+    assert_eq!(to, ["+447400100702"], "{c}");
+    admin
+        .ok("POST", "/sms/campaigns/quiet/cancel", Value::Null)
+        .await;
+    let c = admin.campaign("quiet").await;
+    assert_eq!(
+        (c["status"].as_str(), c["progress"]["cancelled"].as_u64()),
+        (Some("cancelled"), Some(2)),
+        "{c}"
+    );
+}

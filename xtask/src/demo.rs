@@ -8,7 +8,7 @@ use std::thread::sleep;
 use std::time::{Duration, Instant};
 
 use crate::cmd::{self, Result};
-use crate::{setup, wasm};
+use crate::{demo_sms, setup, wasm};
 
 const DEMO_DOCUMENT: &str = "www/demo/campaigns.json";
 /// How long the server gets to stop after Ctrl-C before it is killed.
@@ -46,6 +46,7 @@ pub fn parse(args: &[String]) -> Result<Options> {
 
 pub fn run(opts: &Options) -> Result {
     let tools = setup::run(false)?;
+    setup::ensure_kannel()?;
     wasm::build(&tools)?;
     cmd::run(cmd::cargo().args(["build", "--release", "-p", "engage-server"]))?;
 
@@ -140,6 +141,8 @@ fn probe_addr(listen: &str) -> Result<SocketAddr> {
 fn supervise(mut child: Child, addr: SocketAddr, token: &str) -> Result {
     let started = Instant::now();
     let mut announced = false;
+    // The demo's Kannel lives until the demo ends (dropping it stops its three processes).
+    let mut kannel: Option<demo_sms::kannel::Kannel> = None;
     let mut stopping: Option<Instant> = None;
     loop {
         if let Some(status) = child
@@ -162,6 +165,10 @@ fn supervise(mut child: Child, addr: SocketAddr, token: &str) -> Result {
         if !announced && stopping.is_none() && accepts(addr) {
             announced = true;
             seed_availability(addr, token);
+            match demo_sms::seed(addr, token) {
+                Ok(k) => kannel = Some(k),
+                Err(e) => println!("note: the SMS demo is not running: {e}"),
+            }
             println!(
                 "\nengage is running ({:.1}s):",
                 started.elapsed().as_secs_f64()
@@ -170,6 +177,15 @@ fn supervise(mut child: Child, addr: SocketAddr, token: &str) -> Result {
             println!("    admin console: http://{addr}/admin/#token={token}");
             println!("    agent console: http://{addr}/demo/agent.html#token={token}");
             println!("    admin token:   {token}");
+            if kannel.is_some() {
+                println!(
+                    "    SMS campaigns: http://{addr}/admin/#/sms  (a demo Kannel delivers them;"
+                );
+                println!(
+                    "                   \"Winter sale\" goes out {}s from now)",
+                    demo_sms::SCHEDULE_AHEAD.as_secs()
+                );
+            }
             println!("    (sales starts online, support busy; Ctrl-C to stop)\n");
         }
         sleep(Duration::from_millis(100));

@@ -2,8 +2,10 @@
 //! Each command prints every step it runs (`==> ...`) and stops at the first failure, exiting 1.
 
 mod bench;
+mod bench_sms;
 mod cmd;
 mod demo;
+mod demo_sms;
 mod setup;
 mod size;
 mod test;
@@ -22,7 +24,8 @@ commands:
   test                everything CI checks (what .ci/run calls)
   demo [--listen ADDR] [--data DIR]
                       build and run the server with the demo campaigns
-  bench [-- ARGS]     the engine's criterion benchmarks";
+  bench [-- ARGS]     the engine's criterion benchmarks
+  bench-sms [RATE]    SMS figures: 100,000-contact freeze, send rate through Kannel, RSS";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -46,6 +49,14 @@ fn dispatch(args: &[String]) -> Result {
         "size" => no_args(command, rest).and_then(|()| size::run()),
         "test" => no_args(command, rest).and_then(|()| test::run()),
         "demo" => demo::run(&demo::parse(rest)?),
+        "bench-sms" => match rest {
+            [] => bench_sms::run(500),
+            [rate] => bench_sms::run(
+                rate.parse()
+                    .map_err(|_| format!("bench-sms: {rate} is not a rate"))?,
+            ),
+            _ => Err(format!("bench-sms: unexpected arguments {rest:?}")),
+        },
         "bench" => bench::run(rest.strip_prefix(&["--".to_string()][..]).unwrap_or(rest)),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");

@@ -3,15 +3,15 @@
 //! comparison; 401 otherwise), bounded, validated, never a 500 for what a provider sends.
 //! Parameters come from the query string (Kannel's `dlr-url` and `get-url`) or a form body.
 
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{OriginalUri, Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use engage_engine::sms::{keyword, Keyword};
 use std::collections::HashMap;
 use subtle::ConstantTimeEq;
 
-use super::provider::kannel::dlr_status;
-use super::{phone, sender, site_facts};
+use super::provider::{Provider, WebhookRequest};
+use super::{base_url, phone, sender, site_facts};
 use crate::error::{ApiError, Body};
 use crate::ids;
 use crate::publish::run_blocking;
@@ -20,29 +20,58 @@ use crate::AppState;
 
 const MAX_PARAM: usize = 4096;
 
-/// Query and form parameters together (form wins), each bounded.
-fn params(
+/// A webhook request's parts, bounded: query, form body and JSON body.
+struct Parts {
+    url: String,
+    query: HashMap<String, String>,
+    form: Vec<(String, String)>,
+    json: Option<serde_json::Value>,
+}
+
+fn parts(
+    st: &AppState,
+    uri: &Uri,
     query: HashMap<String, String>,
     headers: &HeaderMap,
     body: &[u8],
-) -> Result<HashMap<String, String>, ApiError> {
-    let mut all = query;
-    let form = headers
+) -> Result<Parts, ApiError> {
+    let ctype = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|c| c.starts_with("application/x-www-form-urlencoded"));
-    if form {
-        for (k, v) in url::form_urlencoded::parse(body) {
-            all.insert(k.into_owned(), v.into_owned());
-        }
-    }
-    if all.len() > 64 || all.iter().any(|(k, v)| k.len() > 64 || v.len() > MAX_PARAM) {
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let form: Vec<(String, String)> = if ctype.starts_with("application/x-www-form-urlencoded") {
+        url::form_urlencoded::parse(body)
+            .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            .collect()
+    } else {
+        Vec::new()
+    };
+    let json = if ctype.starts_with("application/json") && !body.is_empty() {
+        Some(serde_json::from_slice(body).map_err(|e| {
+            ApiError::bad_request("invalid_webhook", format!("the body is not JSON: {e}"))
+        })?)
+    } else {
+        None
+    };
+    let too_many = query.len() + form.len() > 128;
+    let too_long = query
+        .iter()
+        .chain(form.iter().map(|(k, v)| (k, v)))
+        .any(|(k, v)| k.len() > 64 || v.len() > MAX_PARAM);
+    if too_many || too_long {
         return Err(ApiError::bad_request(
             "invalid_webhook",
             "too many or too long parameters",
         ));
     }
-    Ok(all)
+    let path = uri.path_and_query().map_or(uri.path(), |p| p.as_str());
+    Ok(Parts {
+        url: format!("{}{path}", base_url(st)),
+        query,
+        form,
+        json,
+    })
 }
 
 fn unauthorized() -> ApiError {
@@ -53,18 +82,20 @@ fn unauthorized() -> ApiError {
     )
 }
 
-/// The inbox, when `secret` is its webhook secret.
+/// The inbox and its provider, when the request authenticates (the secret, or the provider's
+/// own signature).
 async fn authenticate(
     st: &AppState,
     site: &str,
     inbox: &str,
-    p: &HashMap<String, String>,
+    p: &Parts,
     headers: &HeaderMap,
-) -> Result<InboxRow, ApiError> {
+) -> Result<(InboxRow, Provider), ApiError> {
     if !ids::is_id(site) || !ids::is_id(inbox) {
         return Err(unauthorized());
     }
     let given = p
+        .query
         .get("secret")
         .cloned()
         .or_else(|| {
@@ -76,74 +107,100 @@ async fn authenticate(
         .unwrap_or_default();
     let store = st.store.clone();
     let (s, i) = (site.to_owned(), inbox.to_owned());
-    let row = run_blocking(move || Ok(store.inbox(&s, &i)?)).await?;
-    match row {
-        Some(r) if bool::from(r.webhook_secret.as_bytes().ct_eq(given.as_bytes())) => Ok(r),
-        _ => Err(unauthorized()),
+    let row = run_blocking(move || Ok(store.inbox(&s, &i)?))
+        .await?
+        .ok_or_else(unauthorized)?;
+    let provider =
+        Provider::parse(&row.provider, Some(&row.config), None).map_err(|_| unauthorized())?;
+    let req = WebhookRequest {
+        url: &p.url,
+        headers,
+        query: &p.query,
+        form: &p.form,
+        json: p.json.as_ref(),
+        secret_ok: bool::from(row.webhook_secret.as_bytes().ct_eq(given.as_bytes())),
+    };
+    if provider.webhooks().authenticate(&req) {
+        Ok((row, provider))
+    } else {
+        Err(unauthorized())
     }
 }
 
-fn ok() -> Response {
-    (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], "").into_response()
+fn request<'a>(p: &'a Parts, headers: &'a HeaderMap) -> WebhookRequest<'a> {
+    WebhookRequest {
+        url: &p.url,
+        headers,
+        query: &p.query,
+        form: &p.form,
+        json: p.json.as_ref(),
+        secret_ok: true,
+    }
 }
 
-/// Delivery report: `msg` (our outbox row) and `type` (Kannel's `%d`).
+fn answer(ctype: &'static str, body: &'static str) -> Response {
+    (StatusCode::OK, [(header::CONTENT_TYPE, ctype)], body).into_response()
+}
+
+/// Delivery reports, in each provider's format.
 pub async fn status(
     State(st): State<AppState>,
     Path((site, inbox)): Path<(String, String)>,
+    OriginalUri(uri): OriginalUri,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    let p = params(query, &headers, &body)?;
-    let inbox = authenticate(&st, &site, &inbox, &p, &headers).await?;
-    let kind: u32 = p.get("type").and_then(|t| t.parse().ok()).ok_or_else(|| {
-        ApiError::bad_request(
-            "invalid_webhook",
-            "type is required: a Kannel delivery report type (%d)",
-        )
-    })?;
-    let reference = p
-        .get("msg")
-        .ok_or_else(|| ApiError::bad_request("invalid_webhook", "msg is required"))?;
-    // Replies we sent carry an `r…` reference: they are not outbox rows.
-    let Ok(id) = reference.parse::<i64>() else {
-        return Ok(ok());
-    };
-    let status = dlr_status(kind).to_owned();
-    let detail = format!("kannel type {kind}");
+    let p = parts(&st, &uri, query, &headers, &body)?;
+    let (inbox, provider) = authenticate(&st, &site, &inbox, &p, &headers).await?;
+    let reports = provider
+        .webhooks()
+        .status_reports(&request(&p, &headers))
+        .map_err(|m| ApiError::bad_request("invalid_webhook", m))?;
     let st2 = st.clone();
     let updated = run_blocking(move || {
-        Ok(st2
-            .store
-            .delivery_report(&inbox.site, &inbox.id, id, &status, &detail, st2.now())?)
+        let mut any = false;
+        for r in reports {
+            // Replies we sent carry an `r…` reference: they are not outbox rows.
+            let Ok(id) = r.reference.parse::<i64>() else {
+                continue;
+            };
+            any |= st2
+                .store
+                .delivery_report(&inbox.site, &inbox.id, id, r.status, &r.detail, st2.now())?
+                .is_some();
+        }
+        Ok(any)
     })
     .await?;
-    if updated.is_some() {
+    if updated {
         st.sms.progressed();
     }
-    Ok(ok())
+    Ok(answer("text/plain", ""))
 }
 
-/// An inbound message: `from`, `to`, `text`. Keywords opt out / in / ask for help; anything else
-/// is a reply, logged against the campaign that last texted the number.
+/// An inbound message. Keywords opt out / in / ask for help; anything else is a reply, logged
+/// against the campaign that last texted the number.
 pub async fn inbound(
     State(st): State<AppState>,
     Path((site, inbox)): Path<(String, String)>,
+    OriginalUri(uri): OriginalUri,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Response, ApiError> {
-    let p = params(query, &headers, &body)?;
-    let inbox = authenticate(&st, &site, &inbox, &p, &headers).await?;
-    let raw_from = p
-        .get("from")
-        .filter(|f| !f.trim().is_empty())
-        .ok_or_else(|| ApiError::bad_request("invalid_webhook", "from is required"))?;
-    let text = p.get("text").cloned().unwrap_or_default();
+    let p = parts(&st, &uri, query, &headers, &body)?;
+    let (inbox, provider) = authenticate(&st, &site, &inbox, &p, &headers).await?;
+    let msg = provider
+        .webhooks()
+        .inbound(&request(&p, &headers))
+        .map_err(|m| ApiError::bad_request("invalid_webhook", m))?;
+    let (ctype, reply_body) = provider.webhooks().inbound_answer();
+    let raw_from = msg.from;
+    let text = msg.text;
     let country = site_facts(&st, &inbox.site).default_country;
     // Gateways send `+44…`, `44…` or `0044…`; a bare international number has no `+`.
-    let from = phone::parse(raw_from, country.as_deref())
+    let from = phone::parse(&raw_from, country.as_deref())
         .or_else(|_| phone::parse(&format!("+{}", raw_from.trim()), None))
         .map_err(|m| ApiError::bad_request("invalid_webhook", format!("from: {m}")))?;
     let kw = keyword(&text);
@@ -207,5 +264,5 @@ pub async fn inbound(
             sender::send_reply(&st2, &inbox, &from, &text, kind).await;
         });
     }
-    Ok(ok())
+    Ok(answer(ctype, reply_body))
 }

@@ -6,7 +6,8 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 use super::{
-    field, known_keys, secret_field, url_field, Accepted, Outgoing, SendError, SmsProvider, MASK,
+    field, known_keys, secret_field, url_field, Accepted, Inbound, Outgoing, SendError,
+    SmsProvider, StatusReport, WebhookRequest, MASK,
 };
 use crate::error::Detail;
 
@@ -92,6 +93,34 @@ impl SmsProvider for Kannel {
 
     fn masked(&self) -> Value {
         json!({"url": self.url, "username": self.username, "password": MASK})
+    }
+
+    /// Kannel's `dlr-url` as we set it: `msg` (our reference) and `type` (`%d`).
+    fn status_reports(&self, req: &WebhookRequest<'_>) -> Result<Vec<StatusReport>, String> {
+        let kind: u32 = req
+            .param("type")
+            .and_then(|t| t.parse().ok())
+            .ok_or("type is required: a Kannel delivery report type (%d)")?;
+        let reference = req.param("msg").ok_or("msg is required")?;
+        Ok(vec![StatusReport {
+            reference: reference.to_owned(),
+            status: dlr_status(kind),
+            detail: format!("kannel type {kind}"),
+        }])
+    }
+
+    /// smsbox's `get-url` as the inbox shows it: `from` (`%p`), `to` (`%P`), `text` (`%a`).
+    fn inbound(&self, req: &WebhookRequest<'_>) -> Result<Inbound, String> {
+        let from = req
+            .param("from")
+            .filter(|f| !f.trim().is_empty())
+            .ok_or("from is required")?;
+        Ok(Inbound {
+            from: from.to_owned(),
+            to: req.param("to").map(str::to_owned),
+            text: req.param("text").unwrap_or_default().to_owned(),
+            reference: None,
+        })
     }
 }
 

@@ -3,10 +3,57 @@
 
 pub mod kannel;
 
+use axum::http::HeaderMap;
 use serde_json::Value;
+use std::collections::HashMap;
 use std::future::Future;
 
 use crate::error::Detail;
+
+/// A webhook request as a provider adapter sees it.
+pub struct WebhookRequest<'a> {
+    /// The full public URL the provider called, query string included (Twilio signs it).
+    pub url: &'a str,
+    pub headers: &'a HeaderMap,
+    /// Query parameters.
+    pub query: &'a HashMap<String, String>,
+    /// Form parameters of an `application/x-www-form-urlencoded` body, in order.
+    pub form: &'a [(String, String)],
+    /// A JSON body, when there is one.
+    pub json: Option<&'a Value>,
+    /// Whether the request carried the inbox's webhook secret (`secret=` or `X-Engage-Secret`).
+    pub secret_ok: bool,
+}
+
+impl WebhookRequest<'_> {
+    /// A parameter from the form body, else the query string.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.form
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .or_else(|| self.query.get(name).map(String::as_str))
+    }
+}
+
+/// One delivery report: our reference (the outbox row id, or `r…` for a one-off reply) and what
+/// happened (`delivered`, `failed`, or a state that changes nothing such as `accepted`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusReport {
+    pub reference: String,
+    pub status: &'static str,
+    pub detail: String,
+}
+
+/// One inbound message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Inbound {
+    pub from: String,
+    pub to: Option<String>,
+    pub text: String,
+    /// The outgoing message this answers, when the provider says (CM's `reference`).
+    pub reference: Option<String>,
+}
 
 /// One message to hand to a provider.
 pub struct Outgoing<'a> {
@@ -55,6 +102,18 @@ pub trait SmsProvider {
     ) -> impl Future<Output = Result<Accepted, SendError>> + Send;
     /// The config section with its secrets replaced, for GET answers.
     fn masked(&self) -> Value;
+    /// Whether a webhook request really comes from this provider for this inbox.
+    fn authenticate(&self, req: &WebhookRequest<'_>) -> bool {
+        req.secret_ok
+    }
+    /// The delivery reports in a status webhook request; `Err` names what is missing.
+    fn status_reports(&self, req: &WebhookRequest<'_>) -> Result<Vec<StatusReport>, String>;
+    /// The message in an inbound webhook request.
+    fn inbound(&self, req: &WebhookRequest<'_>) -> Result<Inbound, String>;
+    /// What an inbound webhook answers (content type, body).
+    fn inbound_answer(&self) -> (&'static str, &'static str) {
+        ("text/plain", "")
+    }
 }
 
 /// An inbox's provider, parsed from its stored config.
@@ -122,6 +181,36 @@ impl Provider {
         match self {
             Provider::Kannel(k) => k.masked(),
         }
+    }
+
+    /// The provider as the trait object its webhooks go through.
+    pub fn webhooks(&self) -> &dyn Webhooks {
+        match self {
+            Provider::Kannel(k) => k,
+        }
+    }
+}
+
+/// The webhook half of [`SmsProvider`], object-safe.
+pub trait Webhooks {
+    fn authenticate(&self, req: &WebhookRequest<'_>) -> bool;
+    fn status_reports(&self, req: &WebhookRequest<'_>) -> Result<Vec<StatusReport>, String>;
+    fn inbound(&self, req: &WebhookRequest<'_>) -> Result<Inbound, String>;
+    fn inbound_answer(&self) -> (&'static str, &'static str);
+}
+
+impl<T: SmsProvider> Webhooks for T {
+    fn authenticate(&self, req: &WebhookRequest<'_>) -> bool {
+        SmsProvider::authenticate(self, req)
+    }
+    fn status_reports(&self, req: &WebhookRequest<'_>) -> Result<Vec<StatusReport>, String> {
+        SmsProvider::status_reports(self, req)
+    }
+    fn inbound(&self, req: &WebhookRequest<'_>) -> Result<Inbound, String> {
+        SmsProvider::inbound(self, req)
+    }
+    fn inbound_answer(&self) -> (&'static str, &'static str) {
+        SmsProvider::inbound_answer(self)
     }
 }
 
