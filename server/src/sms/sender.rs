@@ -434,15 +434,10 @@ async fn lane(st: AppState, site: String, inbox: String, notify: Arc<Notify>) {
     }
 }
 
-/// The status webhook URL of an outbox row (`%d` is Kannel's delivery-report type).
-pub fn status_url(st: &AppState, inbox: &InboxRow, reference: &str) -> String {
-    format!(
-        "{}/v1/sms/{}/{}/status?secret={}&msg={reference}&type=%d",
-        base_url(st),
-        inbox.site,
-        inbox.id,
-        inbox.webhook_secret
-    )
+/// The delivery-report URL of one message, in the provider's own form.
+pub fn status_url(st: &AppState, inbox: &InboxRow, provider: &Provider, reference: &str) -> String {
+    let inbox_url = format!("{}/v1/sms/{}/{}", base_url(st), inbox.site, inbox.id);
+    provider.status_url(&inbox_url, &inbox.webhook_secret, reference)
 }
 
 /// Backoff before try `attempt + 1`: 1 s, 2 s, 4 s, 8 s … at most a minute.
@@ -473,7 +468,7 @@ async fn send_one(st: &AppState, inbox: &InboxRow, provider: &Provider, out: Out
             "the message with its placeholders filled is longer than {MAX_SEGMENTS} segments"
         )))
     } else {
-        let url = status_url(st, inbox, &out.id.to_string());
+        let url = status_url(st, inbox, provider, &out.id.to_string());
         provider
             .send(
                 &st.sms.http,
@@ -539,7 +534,7 @@ pub async fn send_reply(st: &AppState, inbox: &InboxRow, to: &str, text: &str, k
         .until_ready()
         .await;
     let reference = format!("r{}", st.now());
-    let url = status_url(st, inbox, &reference);
+    let url = status_url(st, inbox, &provider, &reference);
     let result = provider
         .send(
             &st.sms.http,

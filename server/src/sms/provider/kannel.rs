@@ -95,6 +95,11 @@ impl SmsProvider for Kannel {
         json!({"url": self.url, "username": self.username, "password": MASK})
     }
 
+    /// `%d` is Kannel's delivery-report type, filled in by smsbox.
+    fn status_url(&self, inbox_url: &str, secret: &str, reference: &str) -> String {
+        format!("{inbox_url}/status?secret={secret}&msg={reference}&type=%d")
+    }
+
     /// Kannel's `dlr-url` as we set it: `msg` (our reference) and `type` (`%d`).
     fn status_reports(&self, req: &WebhookRequest<'_>) -> Result<Vec<StatusReport>, String> {
         let kind: u32 = req

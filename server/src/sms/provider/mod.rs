@@ -102,6 +102,11 @@ pub trait SmsProvider {
     ) -> impl Future<Output = Result<Accepted, SendError>> + Send;
     /// The config section with its secrets replaced, for GET answers.
     fn masked(&self) -> Value;
+    /// The delivery-report URL handed over with one message. `inbox_url` is
+    /// `{public}/v1/sms/{site}/{inbox}`; `reference` is ours (the outbox row).
+    fn status_url(&self, inbox_url: &str, secret: &str, reference: &str) -> String {
+        format!("{inbox_url}/status?secret={secret}&msg={reference}")
+    }
     /// Whether a webhook request really comes from this provider for this inbox.
     fn authenticate(&self, req: &WebhookRequest<'_>) -> bool {
         req.secret_ok
@@ -180,6 +185,12 @@ impl Provider {
     pub fn masked(&self) -> Value {
         match self {
             Provider::Kannel(k) => k.masked(),
+        }
+    }
+
+    pub fn status_url(&self, inbox_url: &str, secret: &str, reference: &str) -> String {
+        match self {
+            Provider::Kannel(k) => k.status_url(inbox_url, secret, reference),
         }
     }
 
