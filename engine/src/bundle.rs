@@ -44,6 +44,28 @@ pub struct Bundle {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub page_tests: Vec<PageTest>,
     pub campaigns: Vec<BundleCampaign>,
+    /// Outbound engagements (SPEC §11): they receive SMS replies, so the runtime never shows
+    /// them; the server links replies with [`crate::outbound::link_reply`].
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub outbound: Vec<BundleOutbound>,
+}
+
+/// An outbound engagement: the entry point replies come by, and what the agent is told.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BundleOutbound {
+    pub campaign: String,
+    pub engagement: String,
+    pub enabled: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign_ref: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skill: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_note: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

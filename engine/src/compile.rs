@@ -6,9 +6,9 @@
 //! Deterministic: the same document, options and `now` give the same bytes.
 
 use crate::bundle::{
-    BehaviorProgram, Bundle, BundleCampaign, BundleEngagement, BundleSettings, BundleSkill,
-    CompiledCreative, CreativeProgram, EntryPointProgram, PageTest, Schedule, BUNDLE_FORMAT,
-    FOREVER,
+    BehaviorProgram, Bundle, BundleCampaign, BundleEngagement, BundleOutbound, BundleSettings,
+    BundleSkill, CompiledCreative, CreativeProgram, EntryPointProgram, PageTest, Schedule,
+    BUNDLE_FORMAT, FOREVER,
 };
 use crate::model::{
     Behavior, Campaign, Channel, Creative, CreativeSet, Document, Engagement, EntryPoint, Format,
@@ -117,6 +117,31 @@ fn problem(path: String, message: impl Into<String>) -> Vec<Problem> {
     }]
 }
 
+/// Every outbound engagement with its entry point (SPEC §11), in document order.
+fn outbound(doc: &Document) -> Vec<BundleOutbound> {
+    doc.campaigns
+        .iter()
+        .flat_map(|c| {
+            c.engagements
+                .iter()
+                .filter(|e| e.source == Source::Outbound)
+                .map(move |e| {
+                    let entry = e.outbound.clone().unwrap_or_default();
+                    BundleOutbound {
+                        campaign: c.id.clone(),
+                        engagement: e.id.clone(),
+                        enabled: e.enabled,
+                        campaign_ref: entry.campaign_ref,
+                        sender: entry.sender,
+                        skill: e.skill.clone(),
+                        language: e.language.clone(),
+                        agent_note: e.agent_note.clone(),
+                    }
+                })
+        })
+        .collect()
+}
+
 impl<'d> Compiler<'d> {
     fn new(doc: &'d Document, opts: CompileOptions) -> Result<Self, Vec<Problem>> {
         let tz = parse_timezone(&doc.timezone).map_err(|m| problem("timezone".into(), m))?;
@@ -172,6 +197,7 @@ impl<'d> Compiler<'d> {
             audiences: self.audiences.take(),
             page_tests: self.page_tests.take(),
             campaigns,
+            outbound: outbound(doc),
         })
     }
 
@@ -224,7 +250,10 @@ impl<'d> Compiler<'d> {
         };
         let mut engagements = Vec::with_capacity(c.engagements.len());
         for (i, e) in c.engagements.iter().enumerate() {
-            engagements.push(self.engagement(e, &format!("{path}.engagements[{i}]"))?);
+            // Outbound engagements are never on a page: they go to `Bundle::outbound`.
+            if e.source != Source::Outbound {
+                engagements.push(self.engagement(e, &format!("{path}.engagements[{i}]"))?);
+            }
         }
         Ok(BundleCampaign {
             id: c.id.clone(),

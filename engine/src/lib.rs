@@ -12,6 +12,7 @@ pub mod html;
 pub mod interval;
 pub mod model;
 pub mod offsite;
+pub mod outbound;
 pub mod regexp;
 pub mod sms;
 mod text;

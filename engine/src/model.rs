@@ -382,6 +382,8 @@ pub enum Source {
     #[default]
     Web,
     Offsite,
+    /// Receives the replies to SMS broadcasts (SPEC §11): no page element, no creative.
+    Outbound,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -503,11 +505,16 @@ pub struct Engagement {
     pub entry_point: Option<OrRef<EntryPoint>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub behavior: Option<OrRef<Behavior>>,
+    /// Required for web and offsite engagements (validation says so); outbound ones have none.
+    #[serde(default = "no_creative", skip_serializing_if = "is_no_creative")]
     pub creative: OrRef<CreativeSet>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sender: Option<Sender>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub offsite: Option<Offsite>,
+    /// Outbound engagements: the entry point replies arrive by.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbound: Option<OutboundEntry>,
     /// Shown only to visitors whose attributes say `"authenticated": true`.
     #[serde(default)]
     pub authenticated: bool,
@@ -515,6 +522,25 @@ pub struct Engagement {
     pub window_mode: WindowMode,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub style: Option<Style>,
+}
+
+fn no_creative() -> OrRef<CreativeSet> {
+    OrRef::Inline(CreativeSet::default())
+}
+
+pub fn is_no_creative(c: &OrRef<CreativeSet>) -> bool {
+    matches!(c, OrRef::Inline(set) if *set == CreativeSet::default())
+}
+
+/// `"outbound": {"campaign_ref": "CM-123"}` or `{"sender": "+447400123000"}`: the provider's
+/// campaign id, or the number broadcasts are sent from.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutboundEntry {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub campaign_ref: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sender: Option<String>,
 }
 
 /// Pages an engagement may show on: any `include` matches (or `include` is empty) and no

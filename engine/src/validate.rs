@@ -1169,6 +1169,41 @@ impl<'a> Validator<'a> {
                 self.engagement(&format!("{path}.engagements[{j}]"), e);
             }
         }
+        self.outbound_claims();
+    }
+
+    /// Two enabled outbound engagements may not claim one entry point: a reply could not say
+    /// which of them it answers.
+    fn outbound_claims(&mut self) {
+        let doc = self.doc;
+        let mut claims: HashMap<(&str, &str), String> = HashMap::new();
+        for (i, c) in doc.campaigns.iter().enumerate() {
+            for (j, e) in c.engagements.iter().enumerate() {
+                let (Source::Outbound, Some(o), true) =
+                    (e.source, &e.outbound, c.enabled && e.enabled)
+                else {
+                    continue;
+                };
+                let path = format!("campaigns[{i}].engagements[{j}].outbound");
+                let keys = [
+                    ("campaign_ref", o.campaign_ref.as_deref()),
+                    ("sender", o.sender.as_deref()),
+                ];
+                for (field, value) in keys {
+                    let Some(v) = value else { continue };
+                    if let Some(first) = claims.get(&(field, v)) {
+                        let msg = format!(
+                            "{field} {} is already the entry point of {first}: two enabled outbound \
+                             engagements cannot share one (disable one, or give each its own)",
+                            quote(v)
+                        );
+                        self.error(join(&path, field), msg);
+                    } else {
+                        claims.insert((field, v), format!("engagement \"{}\"", e.id));
+                    }
+                }
+            }
+        }
     }
 
     fn campaign(&mut self, path: &str, c: &'a Campaign) {
@@ -1303,14 +1338,24 @@ impl<'a> Validator<'a> {
             self.resolve(&p, Category::Behavior, slot, &lib.behaviors);
         }
         let p = join(path, "creative");
-        if let crate::model::OrRef::Inline(set) = &e.creative {
-            self.creative_set(&p, set);
+        if e.source == Source::Outbound {
+            if !crate::model::is_no_creative(&e.creative) {
+                self.error(
+                    p,
+                    "outbound engagements receive SMS replies: they take no creative",
+                );
+            }
+            self.refresh(path, e, None);
+        } else {
+            if let crate::model::OrRef::Inline(set) = &e.creative {
+                self.creative_set(&p, set);
+            }
+            let set = self.resolve(&p, Category::Creative, &e.creative, &lib.creatives);
+            if let Some(set) = set {
+                self.creative_kind(&p, e, set);
+            }
+            self.refresh(path, e, set);
         }
-        let set = self.resolve(&p, Category::Creative, &e.creative, &lib.creatives);
-        if let Some(set) = set {
-            self.creative_kind(&p, e, set);
-        }
-        self.refresh(path, e, set);
         if let Some(sender) = &e.sender {
             self.text(
                 &join(path, "sender.name"),
@@ -1367,9 +1412,54 @@ impl<'a> Validator<'a> {
         }
     }
 
-    /// `source` against `format`, `zone`, `entry_point` and `offsite`.
+    /// `source` against `format`, `zone`, `entry_point`, `offsite` and `outbound`.
     fn placement(&mut self, path: &str, e: &Engagement) {
+        if e.outbound.is_some() && e.source != Source::Outbound {
+            let msg = "only outbound engagements (\"source\": \"outbound\") take an outbound block";
+            self.error(join(path, "outbound"), msg);
+        }
         match e.source {
+            Source::Outbound => {
+                let page_fields = [
+                    ("format", e.format.is_some()),
+                    ("zone", e.zone.is_some()),
+                    ("entry_point", e.entry_point.is_some()),
+                    ("behavior", e.behavior.is_some()),
+                    ("offsite", e.offsite.is_some()),
+                ];
+                for (field, present) in page_fields {
+                    if present {
+                        let msg = format!("outbound engagements receive SMS replies, they are not shown on a page: they take no {field}");
+                        self.error(join(path, field), msg);
+                    }
+                }
+                if e.kind != Kind::Conversation {
+                    self.error(
+                        join(path, "kind"),
+                        "outbound engagements start conversations: their kind is \"conversation\"",
+                    );
+                }
+                let p = join(path, "outbound");
+                match &e.outbound {
+                    None => self.error(p, "outbound engagements need an entry point: \"outbound\": {\"campaign_ref\": \"CM-123\"} (the provider's campaign id) or {\"sender\": \"+447400123000\"} (the number broadcasts come from)"),
+                    Some(o) => match (&o.campaign_ref, &o.sender) {
+                        (None, None) => self.error(p, "give campaign_ref (the provider's campaign id) or sender (an E.164 number)"),
+                        (Some(_), Some(_)) => self.error(p, "give one entry point: campaign_ref or sender, not both"),
+                        (Some(r), None) => {
+                            if r.is_empty() || r.len() > 128 || r.chars().any(char::is_control) {
+                                self.error(join(&p, "campaign_ref"), "a campaign reference is 1 to 128 characters without control characters");
+                            }
+                        }
+                        (None, Some(n)) => {
+                            let digits = n.strip_prefix('+').unwrap_or("");
+                            let e164 = (8..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
+                            if !e164 {
+                                self.error(join(&p, "sender"), format!("{} is not an E.164 number: write it as +<country code><number>, e.g. +447400123000", quote(n)));
+                            }
+                        }
+                    },
+                }
+            }
             Source::Offsite => {
                 let page_fields = [
                     ("format", e.format.is_some()),
@@ -1444,6 +1534,8 @@ impl<'a> Validator<'a> {
         } else if e.source == Source::Offsite {
             "offsite engagements are links, not page elements: there is nothing to refresh"
                 .to_owned()
+        } else if e.source == Source::Outbound {
+            "outbound engagements receive SMS replies: there is nothing to refresh".to_owned()
         } else if e.channel == Some(Channel::Messaging) {
             "messaging engagements show whatever the agents' state: there is nothing to refresh"
                 .to_owned()

@@ -36,6 +36,8 @@ pub fn bundle(v: &Value) -> Option<Bundle> {
         audiences: list(o, "audiences", |v| Some(v.clone()))?,
         page_tests: list(o, "page_tests", page_test)?,
         campaigns: list(o, "campaigns", campaign)?,
+        // Outbound engagements receive SMS replies on the server; a page never needs them.
+        outbound: Vec::new(),
     })
 }
 
