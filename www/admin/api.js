@@ -42,17 +42,18 @@ export const session = {
 const enc = encodeURIComponent;
 const sitePath = () => `/admin/v1/sites/${enc(session.site)}`;
 
-async function request(method, path, { body, raw = false, headers = {}, token = session.token } = {}) {
-  const init = { method, headers: { ...headers }, cache: "no-store" };
+async function request(method, path, { body, raw = false, headers = {}, token = session.token, contentType = "application/json", signal } = {}) {
+  const init = { method, headers: { ...headers }, cache: "no-store", signal };
   if (token) init.headers.authorization = `Bearer ${token}`;
   if (body !== undefined) {
-    init.headers["content-type"] = "application/json";
+    init.headers["content-type"] = contentType;
     init.body = typeof body === "string" ? body : JSON.stringify(body);
   }
   let res;
   try {
     res = await fetch(path, init);
   } catch (e) {
+    if (e?.name === "AbortError") throw e;
     throw new ApiError(0, "network", `Could not reach the server (${e.message}).`);
   }
   if (!res.ok) throw await toError(res);
@@ -151,3 +152,85 @@ export const availability = () => request("GET", `/v1/sites/${enc(session.site)}
 /** The public offsite link of an engagement, and its QR code. */
 export const offsiteLink = (engagementId) => `/o/${enc(session.site)}/${enc(engagementId)}`;
 export const offsiteQr = (engagementId) => `${offsiteLink(engagementId)}/qr.svg`;
+
+
+// ---- SMS campaigns and contacts (SPEC §10) ----------------------------------------------------
+
+export const smsCampaigns = () => request("GET", `${sitePath()}/sms/campaigns`);
+export const smsCampaign = (id) => request("GET", `${sitePath()}/sms/campaigns/${enc(id)}`);
+export const createSmsCampaign = (c) => request("POST", `${sitePath()}/sms/campaigns`, { body: c });
+export const updateSmsCampaign = (id, c) => request("PATCH", `${sitePath()}/sms/campaigns/${enc(id)}`, { body: c });
+export const cancelSmsCampaign = (id) => request("POST", `${sitePath()}/sms/campaigns/${enc(id)}/cancel`);
+export const deleteSmsCampaign = (id) => request("DELETE", `${sitePath()}/sms/campaigns/${enc(id)}`);
+export const smsPreview = (message, signal) => request("POST", `${sitePath()}/sms/preview`, { body: { message }, signal });
+export const smsAudience = (audience, signal) => request("POST", `${sitePath()}/sms/audience`, { body: { audience }, signal });
+export const smsInboxes = () => request("GET", `${sitePath()}/sms/inboxes`);
+
+export function contacts({ tag, q, cursor, limit } = {}, signal) {
+  const p = new URLSearchParams();
+  if (tag) p.set("tag", tag);
+  if (q) p.set("q", q);
+  if (cursor) p.set("cursor", cursor);
+  if (limit) p.set("limit", String(limit));
+  const qs = p.toString();
+  return request("GET", `${sitePath()}/contacts${qs ? `?${qs}` : ""}`, { signal });
+}
+export const contactTags = () => request("GET", `${sitePath()}/contacts/tags`);
+export const importContactsCsv = (text) => request("PUT", `${sitePath()}/contacts`, { body: text, contentType: "text/csv" });
+export const deleteContact = (id) => request("DELETE", `${sitePath()}/contacts/${enc(id)}`);
+
+/**
+ * Follows `GET …/sms/campaigns/{id}/stream` (Server-Sent Events) with the bearer header, which
+ * EventSource cannot send: a fetch whose body is read as it arrives, each `data:` block parsed as
+ * JSON and handed to `onEvent`. Resolves when the server ends the stream; rejects on an HTTP
+ * error (ApiError) or a network failure; `signal` aborts it.
+ */
+export async function smsStream(id, { signal, onEvent }) {
+  const res = await request("GET", `${sitePath()}/sms/campaigns/${enc(id)}/stream`, {
+    raw: true, signal, headers: { accept: "text/event-stream" },
+  });
+  if (!res.body) return;
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  let data = [];
+  const line = (l) => {
+    if (l === "") {
+      if (data.length) {
+        const text = data.join("\n");
+        data = [];
+        let event;
+        try {
+          event = JSON.parse(text);
+        } catch (_) {
+          return; // not JSON (a keep-alive): ignored
+        }
+        onEvent(event);
+      }
+      return;
+    }
+    if (l.startsWith(":")) return;
+    const colon = l.indexOf(":");
+    const field = colon < 0 ? l : l.slice(0, colon);
+    let value = colon < 0 ? "" : l.slice(colon + 1);
+    if (value.startsWith(" ")) value = value.slice(1);
+    if (field === "data") data.push(value);
+  };
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      buffer += decoder.decode(value, { stream: true });
+      let nl;
+      while ((nl = buffer.search(/\r\n|\r|\n/)) >= 0) {
+        const l = buffer.slice(0, nl);
+        buffer = buffer.slice(nl + (buffer[nl] === "\r" && buffer[nl + 1] === "\n" ? 2 : 1));
+        line(l);
+      }
+    }
+    if (buffer) line(buffer);
+    line("");
+  } finally {
+    reader.releaseLock?.();
+  }
+}

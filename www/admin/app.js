@@ -8,6 +8,9 @@ import { renderEditor } from "./editor.js";
 import { renderSimulate } from "./simulate.js";
 import { renderReport } from "./report.js";
 import { renderVersions } from "./versions.js";
+import { renderSmsList, renderSmsReport } from "./sms.js";
+import { renderSmsForm } from "./sms-form.js";
+import { renderContacts } from "./contacts.js";
 import { ID_RE } from "./model.js";
 
 const main = document.getElementById("main");
@@ -111,6 +114,7 @@ const VIEWS = {
   simulate: "Simulate",
   report: "Report",
   versions: "Versions",
+  sms: "SMS",
 };
 
 async function route() {
@@ -156,6 +160,7 @@ async function route() {
   } else if (view === "simulate") renderSimulate(main, ctx, params);
   else if (view === "report") renderReport(main, ctx);
   else if (view === "versions") renderVersions(main, ctx);
+  else if (view === "sms") title = routeSms(parts.slice(1).map(decodeURIComponent));
   else renderCampaigns(main, ctx);
   document.title = `${title} · ${api.session.site} · engage admin`;
   if (routed) main.querySelector("h1")?.setAttribute("tabindex", "-1");
@@ -163,6 +168,31 @@ async function route() {
   routed = true;
 }
 let routed = false;
+
+/** `#/sms`, `#/sms/new`, `#/sms/contacts`, `#/sms/{id}`, `#/sms/{id}/edit` (and `#/sms/c/{id}…`
+ * for a campaign whose id is one of those words). Answers the page title. */
+function routeSms(rest) {
+  const [first, ...more] = rest;
+  if (!first) {
+    cleanup = renderSmsList(main, ctx);
+    return "SMS campaigns";
+  }
+  if (first === "new" && !more.length) {
+    cleanup = renderSmsForm(main, ctx, null);
+    return "New SMS campaign";
+  }
+  if (first === "contacts" && !more.length) {
+    cleanup = renderContacts(main, ctx);
+    return "Contacts";
+  }
+  const [id, action] = first === "c" && more.length ? more : [first, more[0]];
+  if (action === "edit") {
+    cleanup = renderSmsForm(main, ctx, id);
+    return `Edit ${id}`;
+  }
+  cleanup = renderSmsReport(main, ctx, id);
+  return `${id} · SMS`;
+}
 
 async function start() {
   // A token may be handed over in the fragment (#token=…): kept for this tab, removed from the URL.
@@ -187,6 +217,7 @@ siteForm.addEventListener("submit", (ev) => {
   api.session.site = s;
   toast(`Site: ${s}`);
   if (location.hash.startsWith("#/campaigns/")) location.hash = "#/campaigns";
+  else if (location.hash.startsWith("#/sms/") && location.hash !== "#/sms/contacts") location.hash = "#/sms";
   else route();
 });
 

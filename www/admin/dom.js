@@ -65,13 +65,14 @@ export function toast(message, kind = "info") {
 }
 
 /** Opens a confirmation <dialog>; resolves true when confirmed. */
-export function confirmDialog({ title, message, confirmLabel = "Confirm", danger = false }) {
+export function confirmDialog({ title, message, confirmLabel = "Confirm", cancelLabel = "Cancel", danger = false }) {
   const dlg = document.getElementById("confirm-dialog");
   dlg.querySelector("[data-dialog-title]").textContent = title;
   dlg.querySelector("[data-dialog-message]").textContent = message;
   const ok = dlg.querySelector("[data-testid=confirm-delete]");
   ok.textContent = confirmLabel;
   ok.className = danger ? "btn danger" : "btn primary";
+  dlg.querySelector("[data-testid=cancel-delete]").textContent = cancelLabel;
   return new Promise((resolve) => {
     const done = () => {
       dlg.removeEventListener("close", done);
