@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use std::convert::Infallible;
 use std::time::Duration;
 
-use super::sender::{select_audience, Selection};
+use super::sender::Estimate;
 use super::{json_value, problems, site_facts, Fields};
 use crate::error::{ApiError, Body, Detail};
 use crate::ids;
@@ -289,20 +289,10 @@ pub fn instant(t: i64) -> String {
         .unwrap_or_else(|| format_instant(t))
 }
 
-/// What an audience selects now.
-pub struct Estimate {
-    pub size: usize,
-    pub selection: Selection,
-}
-
 fn estimate(st: &AppState, site: &str, audience: &Audience) -> Result<Estimate, ApiError> {
-    let contacts = st.store.all_contacts(site)?;
-    let opted = st.store.opted_out_set(site)?;
-    let selection = select_audience(&contacts, audience, &opted, &st.regex);
-    Ok(Estimate {
-        size: selection.chosen.len(),
-        selection,
-    })
+    st.sms
+        .estimate(st, site, audience)
+        .map_err(ApiError::internal)
 }
 
 fn inbox_ids(st: &AppState, site: &str) -> Result<Vec<String>, ApiError> {
@@ -585,13 +575,11 @@ pub async fn audience(
     run_blocking(move || {
         let e = estimate(&st, &site, &a)?;
         let sample = e
-            .selection
-            .chosen
-            .first()
-            .map(|c| json!({"id": c.id, "name": c.name, "phone": c.phone}));
+            .sample
+            .map(|(id, name, phone)| json!({"id": id, "name": name, "phone": phone}));
         Ok(Json(json!({
-            "size": e.size, "opted_out": e.selection.opted_out,
-            "duplicates": e.selection.duplicates, "no_consent": e.selection.no_consent,
+            "size": e.size, "opted_out": e.opted_out,
+            "duplicates": e.duplicates, "no_consent": e.no_consent,
             "sample": sample,
         })))
     })

@@ -336,34 +336,79 @@ fn dedupe(
     Ok(out)
 }
 
+/// Reads the contacts of a JSON array one element at a time, so a 100,000-row upload never
+/// holds the whole array as JSON values (peak memory: the body and the rows).
+struct JsonRows<'c> {
+    country: Option<&'c str>,
+    rows: Vec<(usize, Option<usize>, ContactRow)>,
+    problems: Vec<Detail>,
+    count: usize,
+}
+
+impl<'de> serde::de::Visitor<'de> for &mut JsonRows<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON array of contacts")
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(item) = seq.next_element::<Value>()? {
+            let i = self.count;
+            self.count += 1;
+            if self.count > MAX_ROWS {
+                continue;
+            }
+            let prefix = format!("contacts[{i}]");
+            if let Some(c) = read_contact(&item, &prefix, None, self.country, &mut self.problems) {
+                self.rows.push((i, None, c));
+            }
+        }
+        Ok(())
+    }
+}
+
 fn read_json(body: &[u8], default_country: Option<&str>) -> Result<Vec<ContactRow>, ApiError> {
-    let v = json_value(body)?;
-    let list = match &v {
-        Value::Array(a) => a,
-        Value::Object(o) if o.get("contacts").is_some_and(Value::is_array) => o["contacts"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or_default(),
-        _ => {
+    let trimmed = body.trim_ascii_start();
+    let mut reader = JsonRows {
+        country: default_country,
+        rows: Vec::new(),
+        problems: Vec::new(),
+        count: 0,
+    };
+    if trimmed.starts_with(b"[") {
+        use serde::Deserializer as _;
+        let mut de = serde_json::Deserializer::from_slice(body);
+        de.deserialize_seq(&mut reader)
+            .and_then(|()| de.end())
+            .map_err(|e| {
+                ApiError::bad_request(
+                    "invalid_json",
+                    format!("the request body is not valid JSON: {e}"),
+                )
+            })?;
+    } else {
+        // `{"contacts": [...]}`, the other accepted shape.
+        let v = json_value(body)?;
+        let Some(list) = v.get("contacts").and_then(Value::as_array) else {
             return Err(ApiError::unprocessable(
                 "validation_failed",
                 "the body must be a JSON array of contacts",
                 vec![Detail::new("contacts", "must be an array")],
-            ))
-        }
-    };
-    if list.len() > MAX_ROWS {
+            ));
+        };
+        use serde::de::Visitor as _;
+        let seq =
+            serde::de::value::SeqDeserializer::<_, serde_json::Error>::new(list.iter().cloned());
+        (&mut reader)
+            .visit_seq(seq)
+            .map_err(|e| ApiError::bad_request("invalid_json", e.to_string()))?;
+    }
+    if reader.count > MAX_ROWS {
         return Err(too_many());
     }
-    let mut problems = Vec::new();
-    let mut rows = Vec::with_capacity(list.len());
-    for (i, item) in list.iter().enumerate() {
-        let prefix = format!("contacts[{i}]");
-        if let Some(c) = read_contact(item, &prefix, None, default_country, &mut problems) {
-            rows.push((i, None, c));
-        }
-    }
-    let rows = dedupe(rows, &mut problems)?;
+    let mut problems = reader.problems;
+    let rows = dedupe(reader.rows, &mut problems)?;
     problems_or(rows, problems)
 }
 
@@ -395,6 +440,7 @@ pub async fn put_contacts(
     }
     let now = st.now();
     let store = st.store.clone();
+    let site2 = site.clone();
     let (created, updated, total) = run_blocking(move || {
         let rows = if is_csv {
             read_csv(&body, country.as_deref())?
@@ -402,10 +448,11 @@ pub async fn put_contacts(
             read_json(&body, country.as_deref())?
         };
         let total = rows.len();
-        let (c, u) = store.upsert_contacts(&site, &rows, now)?;
+        let (c, u) = store.upsert_contacts(&site2, &rows, now)?;
         Ok((c, u, total))
     })
     .await?;
+    st.sms.contacts_changed(&site);
     Ok(Json(
         json!({"created": created, "updated": updated, "contacts": total}),
     ))
@@ -505,9 +552,10 @@ pub async fn delete_contact(
     contact_path(&site, &id)?;
     let store = st.store.clone();
     let now = st.now();
-    let id2 = id.clone();
+    let (id2, site2) = (id.clone(), site.clone());
     let found =
-        run_blocking(move || Ok(store.erase_contact(&site, &id2, &phone::hashed, now)?)).await?;
+        run_blocking(move || Ok(store.erase_contact(&site2, &id2, &phone::hashed, now)?)).await?;
+    st.sms.contacts_changed(&site);
     if found {
         Ok(StatusCode::NO_CONTENT.into_response())
     } else {

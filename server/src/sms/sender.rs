@@ -17,7 +17,7 @@ use tokio::sync::{watch, Notify, Semaphore};
 
 use super::provider::{Outgoing, Provider, SendError};
 use super::{base_url, site_facts};
-use crate::store::sms::{ContactRow, FreezeCounts, InboxRow, NewOutbox, OutboxRow};
+use crate::store::sms::{ContactRow, FreezeCounts, InboxRow, NewOutbox, OutboxRow, Outcome};
 use crate::AppState;
 use engage_engine::regexp::NativeRegex;
 use engage_engine::schedule::{parse_hhmm, quiet_hours_end};
@@ -41,7 +41,25 @@ pub struct Sms {
     limiters: Mutex<HashMap<Key, (u32, Arc<DefaultDirectRateLimiter>)>>,
     changes: watch::Sender<u64>,
     started: std::sync::atomic::AtomicBool,
+    /// Per site: bumped whenever contacts or opt-outs change, so audience estimates are cached
+    /// until then (a console polling a 100,000-contact site must not re-read it every time).
+    generations: Mutex<HashMap<String, u64>>,
+    estimates: Mutex<HashMap<(String, String), (u64, std::time::Instant, Estimate)>>,
 }
+
+/// What an audience reaches now.
+#[derive(Clone, Debug, Default)]
+pub struct Estimate {
+    pub size: usize,
+    pub opted_out: u64,
+    pub duplicates: u64,
+    pub no_consent: u64,
+    /// The first selected contact (id, name, phone): the console's preview fills placeholders.
+    pub sample: Option<(String, Option<String>, String)>,
+}
+
+/// Cached estimates are also dropped after this long (other servers' writes).
+const ESTIMATE_TTL: Duration = Duration::from_secs(10);
 
 impl Default for Sms {
     fn default() -> Self {
@@ -57,6 +75,8 @@ impl Default for Sms {
             limiters: Mutex::new(HashMap::new()),
             changes: watch::channel(0).0,
             started: Default::default(),
+            generations: Mutex::new(HashMap::new()),
+            estimates: Mutex::new(HashMap::new()),
         }
     }
 }
@@ -66,6 +86,53 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl Sms {
+    /// Contacts or opt-outs of a site changed: cached estimates are stale.
+    pub fn contacts_changed(&self, site: &str) {
+        *lock(&self.generations).entry(site.to_owned()).or_default() += 1;
+        lock(&self.estimates).retain(|(s, _), _| s != site);
+    }
+
+    /// How many distinct numbers `audience` reaches now (cached per site generation).
+    pub fn estimate(
+        &self,
+        st: &AppState,
+        site: &str,
+        audience: &Audience,
+    ) -> anyhow::Result<Estimate> {
+        let key = (
+            site.to_owned(),
+            format!(
+                "{:?}|{:?}|{:?}",
+                audience.any, audience.none, audience.condition
+            ),
+        );
+        let generation = lock(&self.generations).get(site).copied().unwrap_or(0);
+        if let Some((g, at, e)) = lock(&self.estimates).get(&key) {
+            if *g == generation && at.elapsed() < ESTIMATE_TTL {
+                return Ok(e.clone());
+            }
+        }
+        let contacts = st.store.all_contacts(site)?;
+        let opted = st.store.opted_out_set(site)?;
+        let sel = select_audience(&contacts, audience, &opted, &st.regex);
+        let e = Estimate {
+            size: sel.chosen.len(),
+            opted_out: sel.opted_out,
+            duplicates: sel.duplicates,
+            no_consent: sel.no_consent,
+            sample: sel.chosen.first().map(|&i| {
+                let c = &contacts[i];
+                (c.id.clone(), c.name.clone(), c.phone.clone())
+            }),
+        };
+        let mut cache = lock(&self.estimates);
+        if cache.len() > 1000 {
+            cache.clear();
+        }
+        cache.insert(key, (generation, std::time::Instant::now(), e.clone()));
+        Ok(e)
+    }
+
     /// A campaign was created, edited, cancelled or deleted: the scheduler looks again.
     pub fn schedule_changed(&self) {
         self.schedule.notify_one();
@@ -223,10 +290,10 @@ async fn scheduler(st: AppState) {
     }
 }
 
-/// What an audience selects: one contact per distinct number.
-#[derive(Default)]
+/// What an audience selects: one contact per distinct number (indices into the contacts).
+#[derive(Default, Clone)]
 pub struct Selection {
-    pub chosen: Vec<ContactRow>,
+    pub chosen: Vec<usize>,
     pub opted_out: u64,
     pub duplicates: u64,
     pub no_consent: u64,
@@ -259,7 +326,7 @@ pub fn select_audience(
 ) -> Selection {
     let mut s = Selection::default();
     let mut seen = HashSet::new();
-    for c in contacts {
+    for (i, c) in contacts.iter().enumerate() {
         if !audience.matches(&c.tags, &contact_fields(c), regex) {
             continue;
         }
@@ -275,7 +342,7 @@ pub fn select_audience(
             s.no_consent += 1;
             continue;
         }
-        s.chosen.push(c.clone());
+        s.chosen.push(i);
     }
     s
 }
@@ -318,7 +385,8 @@ fn freeze(st: &AppState, site: &str, id: &str) -> anyhow::Result<Option<String>>
     let rows: Vec<NewOutbox> = sel
         .chosen
         .iter()
-        .map(|ct| {
+        .map(|&i| {
+            let ct = &contacts[i];
             let tz = ct.timezone.clone().unwrap_or_else(|| site_tz.clone());
             let wait = quiet_end(now, &tz, quiet, facts.timezone);
             let body = render(
@@ -391,6 +459,8 @@ async fn lane(st: AppState, site: String, inbox: String, notify: Arc<Notify>) {
         };
         let limiter = st.sms.limiter(&site, &inbox, row.rate_per_second);
         let row = Arc::new(row);
+        // A sending campaign cannot be edited, so its quiet hours are read once.
+        let mut quiet_of: HashMap<String, Option<(u32, u32)>> = HashMap::new();
         // Send until nothing is due; then sleep until the next row is.
         loop {
             let Ok(permit) = permits.clone().acquire_owned().await else {
@@ -402,9 +472,23 @@ async fn lane(st: AppState, site: String, inbox: String, notify: Arc<Notify>) {
             let claimed = blocking(move || Ok(st2.store.claim(&s2, &i2, st2.now())?)).await;
             match claimed {
                 Ok(Some(out)) => {
+                    let quiet = match quiet_of.get(&out.campaign) {
+                        Some(q) => *q,
+                        None => {
+                            let (st2, s2, c2) =
+                                (st.clone(), out.site.clone(), out.campaign.clone());
+                            let c = blocking(move || Ok(st2.store.campaign(&s2, &c2)?))
+                                .await
+                                .ok()
+                                .flatten();
+                            let q = c.and_then(|c| quiet_minutes(c.quiet_hours.as_ref()));
+                            quiet_of.insert(out.campaign.clone(), q);
+                            q
+                        }
+                    };
                     let (st2, row2, p2) = (st.clone(), row.clone(), provider.clone());
                     tokio::spawn(async move {
-                        send_one(&st2, &row2, &p2, out).await;
+                        send_one(&st2, &row2, &p2, out, quiet).await;
                         drop(permit);
                     });
                 }
@@ -445,71 +529,67 @@ fn backoff_ms(attempt: u32) -> i64 {
     1000i64 << attempt.saturating_sub(1).min(6)
 }
 
-async fn send_one(st: &AppState, inbox: &InboxRow, provider: &Provider, out: OutboxRow) {
+async fn send_one(
+    st: &AppState,
+    inbox: &InboxRow,
+    provider: &Provider,
+    out: OutboxRow,
+    quiet: Option<(u32, u32)>,
+) {
     let now = st.now();
     // Quiet hours may have begun since the row was queued (a long campaign).
-    let st2 = st.clone();
-    let (site, campaign) = (out.site.clone(), out.campaign.clone());
-    let quiet = blocking(move || Ok(st2.store.campaign(&site, &campaign)?))
-        .await
-        .ok()
-        .flatten()
-        .and_then(|c| quiet_minutes(c.quiet_hours.as_ref()));
     let site_tz = site_facts(st, &out.site).timezone;
-    if let Some(end) = quiet_end(now, &out.timezone, quiet, site_tz) {
-        let st2 = st.clone();
-        let id = out.id;
-        let _ = blocking(move || Ok(st2.store.requeue(id, end, true, None, st2.now())?)).await;
-        st.sms.progressed();
-        return;
-    }
-    let result = if segments(&out.body).segments > MAX_SEGMENTS {
-        Err(SendError::Permanent(format!(
-            "the message with its placeholders filled is longer than {MAX_SEGMENTS} segments"
-        )))
+    let outcome = if let Some(end) = quiet_end(now, &out.timezone, quiet, site_tz) {
+        Outcome::Quiet { not_before: end }
     } else {
-        let url = status_url(st, inbox, provider, &out.id.to_string());
-        provider
-            .send(
-                &st.sms.http,
-                Outgoing {
-                    to: &out.phone,
-                    from: &inbox.from,
-                    text: &out.body,
-                    reference: &out.id.to_string(),
-                    status_url: &url,
-                },
-            )
-            .await
-    };
-    let st2 = st.clone();
-    let o = out.clone();
-    let done = blocking(move || {
-        let now = st2.now();
+        let result = if segments(&out.body).segments > MAX_SEGMENTS {
+            Err(SendError::Permanent(format!(
+                "the message with its placeholders filled is longer than {MAX_SEGMENTS} segments"
+            )))
+        } else {
+            let reference = out.id.to_string();
+            let url = status_url(st, inbox, provider, &reference);
+            let msg = Outgoing {
+                to: &out.phone,
+                from: &inbox.from,
+                text: &out.body,
+                reference: &reference,
+                status_url: &url,
+            };
+            provider.send(&st.sms.http, msg).await
+        };
+        let now = st.now();
         match result {
-            Ok(a) => st2.store.mark_sent(o.id, a.provider_ref.as_deref(), now)?,
-            Err(SendError::Transient(e)) if o.attempts < MAX_ATTEMPTS => {
+            Ok(a) => Outcome::Sent(a.provider_ref),
+            Err(SendError::Transient(e)) if out.attempts < MAX_ATTEMPTS => {
                 tracing::info!(
-                    row = o.id,
-                    attempt = o.attempts,
+                    row = out.id,
+                    attempt = out.attempts,
                     "SMS send failed, retrying: {e}"
                 );
-                st2.store
-                    .requeue(o.id, now + backoff_ms(o.attempts), false, Some(&e), now)?
+                Outcome::Retry {
+                    not_before: now + backoff_ms(out.attempts),
+                    error: e,
+                }
             }
             Err(SendError::OptedOut(e)) => {
-                st2.store.opt_out(&o.site, &o.phone, "provider", now)?;
-                st2.store
-                    .mark_failed(o.id, &format!("opted out at the provider: {e}"), now)?
+                let (st2, site, phone) = (st.clone(), out.site.clone(), out.phone.clone());
+                let _ = blocking(move || {
+                    Ok(st2.store.opt_out(&site, &phone, "provider", st2.now())?)
+                })
+                .await;
+                st.sms.contacts_changed(&out.site);
+                Outcome::Failed(format!("opted out at the provider: {e}"))
             }
             Err(e) => {
-                tracing::warn!(row = o.id, "SMS send failed for good: {e}");
-                st2.store.mark_failed(o.id, &e.to_string(), now)?
+                tracing::warn!(row = out.id, "SMS send failed for good: {e}");
+                Outcome::Failed(e.to_string())
             }
         }
-        Ok(st2.store.complete_if_done(&o.site, &o.campaign, now)?)
-    })
-    .await;
+    };
+    let wake_lane = matches!(outcome, Outcome::Retry { .. } | Outcome::Quiet { .. });
+    let (st2, o) = (st.clone(), out.clone());
+    let done = blocking(move || Ok(st2.store.finish_row(&o, &outcome, st2.now())?)).await;
     match done {
         Ok(true) => {
             tracing::info!(site = %out.site, campaign = %out.campaign, "SMS campaign completed")
@@ -518,9 +598,11 @@ async fn send_one(st: &AppState, inbox: &InboxRow, provider: &Provider, out: Out
         Err(e) => tracing::error!(row = out.id, "cannot record an SMS send: {e:#}"),
     }
     st.sms.progressed();
-    // A retry becomes due later: make sure the lane wakes for it.
-    if let Some(n) = lock(&st.sms.lanes).get(&(out.site.clone(), out.inbox.clone())) {
-        n.notify_one();
+    // A retry or a quiet-hours wait becomes due later: make sure the lane sleeps until then.
+    if wake_lane {
+        if let Some(n) = lock(&st.sms.lanes).get(&(out.site.clone(), out.inbox.clone())) {
+            n.notify_one();
+        }
     }
 }
 

@@ -234,6 +234,9 @@ pub async fn inbound(
     })
     .await?;
     st.sms.progressed();
+    if changed {
+        st.sms.contacts_changed(&inbox.site);
+    }
     let reply = match kw {
         Some(Keyword::Stop) if changed => Some((
             format!(

@@ -317,6 +317,15 @@ fn outbox(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
     })
 }
 
+/// What became of one provider request.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Sent(Option<String>),
+    Failed(String),
+    Retry { not_before: i64, error: String },
+    Quiet { not_before: i64 },
+}
+
 /// Result of a conditional change of a campaign.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Change {
@@ -890,48 +899,55 @@ impl Store {
         })
     }
 
-    /// Puts a claimed row back (quiet hours began, or a retry after `not_before`).
-    pub fn requeue(
+    /// Records what became of a claimed row and, in the same transaction, completes its campaign
+    /// when nothing is left queued or sending. True when the campaign completed now.
+    pub fn finish_row(
         &self,
-        id: i64,
-        not_before: i64,
-        quiet: bool,
-        error: Option<&str>,
+        row: &OutboxRow,
+        outcome: &Outcome,
         now: i64,
-    ) -> rusqlite::Result<()> {
+    ) -> rusqlite::Result<bool> {
         self.write(|c| {
-            c.execute(
-                "UPDATE sms_outbox SET state = 'queued', not_before = ?2, quiet = ?3,
-                        error = ifnull(?4, error), lease_until = NULL, updated_at = ?5,
-                        attempts = CASE WHEN ?3 THEN attempts - 1 ELSE attempts END
-                 WHERE id = ?1 AND state = 'sending'",
-                params![id, not_before, quiet as i64, error, now],
-            )
-            .map(drop)
-        })
-    }
-
-    pub fn mark_sent(&self, id: i64, provider_ref: Option<&str>, now: i64) -> rusqlite::Result<()> {
-        self.write(|c| {
-            c.execute(
-                "UPDATE sms_outbox SET state = 'sent', sent_at = ?2, provider_ref = ?3,
-                        lease_until = NULL, quiet = 0, error = NULL, updated_at = ?2
-                 WHERE id = ?1 AND state = 'sending'",
-                params![id, now, provider_ref],
-            )
-            .map(drop)
-        })
-    }
-
-    pub fn mark_failed(&self, id: i64, error: &str, now: i64) -> rusqlite::Result<()> {
-        self.write(|c| {
-            c.execute(
-                "UPDATE sms_outbox SET state = 'failed', error = ?2, lease_until = NULL,
-                        updated_at = ?3
-                 WHERE id = ?1 AND state = 'sending'",
-                params![id, error, now],
-            )
-            .map(drop)
+            let tx = c.transaction()?;
+            match outcome {
+                Outcome::Sent(provider_ref) => tx.execute(
+                    "UPDATE sms_outbox SET state = 'sent', sent_at = ?2, provider_ref = ?3,
+                            lease_until = NULL, quiet = 0, error = NULL, updated_at = ?2
+                     WHERE id = ?1 AND state = 'sending'",
+                    params![row.id, now, provider_ref],
+                )?,
+                Outcome::Failed(error) => tx.execute(
+                    "UPDATE sms_outbox SET state = 'failed', error = ?2, lease_until = NULL,
+                            updated_at = ?3
+                     WHERE id = ?1 AND state = 'sending'",
+                    params![row.id, error, now],
+                )?,
+                Outcome::Retry { not_before, error } => tx.execute(
+                    "UPDATE sms_outbox SET state = 'queued', not_before = ?2, error = ?3,
+                            lease_until = NULL, updated_at = ?4
+                     WHERE id = ?1 AND state = 'sending'",
+                    params![row.id, not_before, error, now],
+                )?,
+                // Not a try: quiet hours began before the request.
+                Outcome::Quiet { not_before } => tx.execute(
+                    "UPDATE sms_outbox SET state = 'queued', not_before = ?2, quiet = 1,
+                            lease_until = NULL, attempts = attempts - 1, updated_at = ?3
+                     WHERE id = ?1 AND state = 'sending'",
+                    params![row.id, not_before, now],
+                )?,
+            };
+            let completed = match outcome {
+                Outcome::Sent(_) | Outcome::Failed(_) => tx.execute(
+                    "UPDATE sms_campaigns SET status = 'completed', completed_at = ?3, updated_at = ?3
+                     WHERE site = ?1 AND id = ?2 AND status = 'sending'
+                       AND NOT EXISTS (SELECT 1 FROM sms_outbox WHERE site = ?1 AND campaign = ?2
+                                       AND state IN ('queued', 'sending'))",
+                    params![row.site, row.campaign, now],
+                )? > 0,
+                _ => false,
+            };
+            tx.commit()?;
+            Ok(completed)
         })
     }
 
