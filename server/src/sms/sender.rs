@@ -32,6 +32,8 @@ pub const MAX_ATTEMPTS: u32 = 5;
 const TICK: Duration = Duration::from_secs(30);
 
 type Key = (String, String);
+/// An estimate with the site generation and the instant it was computed at.
+type CachedEstimate = (u64, std::time::Instant, Estimate);
 
 /// The SMS side of the shared state.
 pub struct Sms {
@@ -44,7 +46,7 @@ pub struct Sms {
     /// Per site: bumped whenever contacts or opt-outs change, so audience estimates are cached
     /// until then (a console polling a 100,000-contact site must not re-read it every time).
     generations: Mutex<HashMap<String, u64>>,
-    estimates: Mutex<HashMap<(String, String), (u64, std::time::Instant, Estimate)>>,
+    estimates: Mutex<HashMap<Key, CachedEstimate>>,
 }
 
 /// What an audience reaches now.
