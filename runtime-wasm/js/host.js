@@ -641,7 +641,10 @@ class Runtime {
   }
 
   body(skip, n) {
-    return '{"visitor":' + JSON.stringify(this.vid) + ',"events":[' + this.events.slice(skip, skip + n).join(",") + "]}";
+    const evs = this.events.slice(skip, skip + n).join(",");
+    // An accept starts a conversation on the server, handed off with the visitor's attributes.
+    const attrs = evs.includes('"type":"accept"') ? ',"attributes":' + JSON.stringify(this.E(INFO).attributes || {}) : "";
+    return '{"visitor":' + JSON.stringify(this.vid) + attrs + ',"events":[' + evs + "]}";
   }
 
   scheduleFlush() {

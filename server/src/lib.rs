@@ -4,6 +4,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod conversations;
 pub mod encoded;
 pub mod error;
 pub mod ids;
@@ -13,6 +14,7 @@ pub mod public;
 pub mod publish;
 pub mod ratelimit;
 pub mod report;
+pub mod report_outbound;
 pub mod sms;
 pub mod state;
 pub mod statics;
@@ -105,6 +107,18 @@ pub fn app(state: AppState) -> Router {
         .route("/admin/v1/sites/{site}/simulate", post(admin::simulate))
         .route("/admin/v1/sites/{site}/report", get(admin::report))
         .merge(sms::admin_routes())
+        .route(
+            "/admin/v1/sites/{site}/conversations",
+            get(conversations::list),
+        )
+        .route(
+            "/admin/v1/sites/{site}/handoffs",
+            get(conversations::deliveries),
+        )
+        .route(
+            "/admin/v1/sites/{site}/outbound/broadcasts",
+            post(conversations::broadcasts),
+        )
         .route_layer(from_fn_with_state(state.clone(), auth::require_admin))
         .layer(DefaultBodyLimit::max(cfg.max_document_bytes));
 

@@ -134,6 +134,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
     tokio::spawn(publish::refresher(state.clone(), refresh_every));
     engage_server::sms::sender::start(&state)?;
+    engage_server::conversations::start_worker(&state)?;
     let shutdown_state = state.clone();
     let server = axum::serve(
         listener,

@@ -147,7 +147,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
 struct Batch {
     visitor: String,
     events: Vec<Event>,
+    /// The visitor's attributes, sent with batches that hold an accept (the conversation's
+    /// hand-off carries them).
+    #[serde(default)]
+    attributes: Option<serde_json::Value>,
 }
+
+/// Largest `attributes` of a batch, as JSON.
+const MAX_BATCH_ATTRIBUTES: usize = 8 * 1024;
 
 /// Client IP for rate limiting: the configured header (behind a proxy), else the peer address.
 fn client_ip(st: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>) -> String {
@@ -283,10 +290,38 @@ pub async fn events(
             problems,
         )));
     }
-    let store = st.store.clone();
+    let attributes = match batch.attributes.take() {
+        None => serde_json::Value::Object(Default::default()),
+        Some(a @ serde_json::Value::Object(_))
+            if serde_json::to_string(&a).map_or(0, |t| t.len()) <= MAX_BATCH_ATTRIBUTES =>
+        {
+            a
+        }
+        Some(_) => {
+            return Err(reject(ApiError::unprocessable(
+                "invalid_events",
+                "attributes must be an object of at most 8 KiB",
+                vec![Detail::new(
+                    "attributes",
+                    "an object of at most 8 KiB of JSON",
+                )],
+            )))
+        }
+    };
     let site_id = s.id.clone();
+    let st2 = st.clone();
     let stored = run_blocking(move || {
-        Ok(store.insert_events(&site_id, &batch.visitor, &batch.events, now)?)
+        let n = st2
+            .store
+            .insert_events(&site_id, &batch.visitor, &batch.events, now)?;
+        crate::conversations::on_web_events(
+            &st2,
+            &site_id,
+            &batch.visitor,
+            &batch.events,
+            &attributes,
+        )?;
+        Ok(n)
     })
     .await?;
     st.metrics

@@ -254,7 +254,10 @@ pub async fn report(
     let store = st.store.clone();
     let site_id = site.to_owned();
     let goal2 = goal.clone();
-    let (counts, exposed, control, exposed_c, control_c) = run_blocking(move || {
+    let bundle = active.bundle.clone();
+    let now = st.now();
+    let (counts, exposed, control, exposed_c, control_c, sections) = run_blocking(move || {
+        let sections = crate::report_outbound::sections(&store, &bundle, &site_id, from, to, now)?;
         Ok(store.read(|c| {
             let q = Window {
                 site: &site_id,
@@ -269,6 +272,7 @@ pub async fn report(
                 groups(c, &q, "control", true)?,
                 groups(c, &q, "impression", false)?,
                 groups(c, &q, "control", false)?,
+                sections,
             ))
         })?)
     })
@@ -326,6 +330,8 @@ pub async fn report(
                     em.insert("engagement".into(), json!(eid));
                     em.insert("name".into(), json!(ename));
                     em.extend(entry(counts.get(&k), exposed.get(&k), control.get(&k)));
+                    let started = sections.by_engagement.get(&eid).copied().unwrap_or(0);
+                    em.insert("conversations_started".into(), json!(started));
                     Value::Object(em)
                 })
                 .collect();
@@ -343,6 +349,9 @@ pub async fn report(
         "goal": goal,
         "ci_method": "katz-log (delta method on ln relative risk), 95%",
         "campaigns": campaigns,
+        "conversations": sections.conversations,
+        "sms_campaigns": sections.sms_campaigns,
+        "outbound": sections.outbound,
     })))
 }
 

@@ -92,6 +92,7 @@ pub struct Shared {
     pub clock: Clock,
     pub tag: TagCache,
     pub sms: crate::sms::Sms,
+    pub handoffs: crate::conversations::Handoffs,
 }
 
 impl Deref for AppState {
@@ -134,6 +135,7 @@ impl AppState {
             clock,
             tag: TagCache::default(),
             sms: crate::sms::Sms::default(),
+            handoffs: crate::conversations::Handoffs::default(),
         }));
         st.load()?;
         Ok(st)

@@ -198,6 +198,7 @@ pub async fn inbound(
     let (ctype, reply_body) = provider.webhooks().inbound_answer();
     let raw_from = msg.from;
     let text = msg.text;
+    let reference = msg.reference;
     let country = site_facts(&st, &inbox.site).default_country;
     // Gateways send `+44…`, `44…` or `0044…`; a bare international number has no `+`.
     let from = phone::parse(&raw_from, country.as_deref())
@@ -226,6 +227,9 @@ pub async fn inbound(
             campaign.as_deref(),
             now,
         )?;
+        if kw.is_none() {
+            crate::conversations::on_sms_reply(&st2, &i2, &f2, &t2, reference.as_deref(), now)?;
+        }
         Ok(match kw {
             Some(Keyword::Stop) => store.opt_out(&i2.site, &f2, "keyword", now)?,
             Some(Keyword::Start) => store.opt_in(&i2.site, &f2)?,

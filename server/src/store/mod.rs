@@ -11,6 +11,7 @@ use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
+pub mod conversations;
 pub mod sms;
 
 pub const DB_FILE: &str = "engage.sqlite3";
@@ -65,6 +66,7 @@ CREATE UNIQUE INDEX events_dedup ON events
     (site, visitor, visit, kind, at, ifnull(campaign, ''), ifnull(engagement, ''), ifnull(name, ''));
 "#,
     sms::MIGRATION,
+    conversations::MIGRATION,
 ];
 
 pub struct Store {

@@ -446,6 +446,22 @@ impl Store {
         })
     }
 
+    /// The first contact (by id) with this number.
+    pub fn contact_by_phone(
+        &self,
+        site: &str,
+        phone: &str,
+    ) -> rusqlite::Result<Option<ContactRow>> {
+        self.read(|c| {
+            c.query_row(
+                &format!("SELECT {CONTACT_COLS} FROM contacts WHERE site = ?1 AND phone = ?2 ORDER BY id LIMIT 1"),
+                params![site, phone],
+                contact,
+            )
+            .optional()
+        })
+    }
+
     pub fn contact_tags(&self, site: &str) -> rusqlite::Result<Vec<(String, u64)>> {
         self.read(|c| {
             let mut st = c.prepare_cached(
@@ -736,6 +752,23 @@ impl Store {
         })
     }
 
+    /// Campaigns that started sending in `[from, to)`, oldest first.
+    pub fn campaigns_started(
+        &self,
+        site: &str,
+        from: i64,
+        to: i64,
+    ) -> rusqlite::Result<Vec<CampaignRow>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {CAMPAIGN_COLS} FROM sms_campaigns WHERE site = ?1
+                   AND started_at >= ?2 AND started_at < ?3 ORDER BY started_at, id"
+            ))?;
+            let rows = st.query_map(params![site, from, to], campaign)?;
+            rows.collect()
+        })
+    }
+
     /// The scheduled campaign due first: (site, id, scheduled_at).
     pub fn next_scheduled(&self) -> rusqlite::Result<Option<(String, String, i64)>> {
         self.read(|c| {
@@ -910,12 +943,27 @@ impl Store {
         self.write(|c| {
             let tx = c.transaction()?;
             match outcome {
-                Outcome::Sent(provider_ref) => tx.execute(
-                    "UPDATE sms_outbox SET state = 'sent', sent_at = ?2, provider_ref = ?3,
-                            lease_until = NULL, quiet = 0, error = NULL, updated_at = ?2
-                     WHERE id = ?1 AND state = 'sending'",
-                    params![row.id, now, provider_ref],
-                )?,
+                Outcome::Sent(provider_ref) => {
+                    let n = tx.execute(
+                        "UPDATE sms_outbox SET state = 'sent', sent_at = ?2, provider_ref = ?3,
+                                lease_until = NULL, quiet = 0, error = NULL, updated_at = ?2
+                         WHERE id = ?1 AND state = 'sending'",
+                        params![row.id, now, provider_ref],
+                    )?;
+                    // The broadcast a reply will be linked by (SPEC §11): from the inbox's
+                    // number, naming the campaign's outbound engagement when it has one.
+                    tx.execute(
+                        "INSERT OR IGNORE INTO broadcasts (site, phone, sender, engagement,
+                                                           sms_campaign, at)
+                         SELECT o.site, o.phone, i.from_number, k.engagement, k.id, ?2
+                         FROM sms_outbox o
+                         JOIN sms_campaigns k ON k.site = o.site AND k.id = o.campaign
+                         JOIN sms_inboxes i ON i.site = o.site AND i.id = o.inbox
+                         WHERE o.id = ?1",
+                        params![row.id, now],
+                    )?;
+                    n
+                }
                 Outcome::Failed(error) => tx.execute(
                     "UPDATE sms_outbox SET state = 'failed', error = ?2, lease_until = NULL,
                             updated_at = ?3

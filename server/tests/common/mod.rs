@@ -127,6 +127,11 @@ impl TestApp {
     }
 
     pub fn with(f: impl FnOnce(&mut Config)) -> Self {
+        // Server errors show up in a failing test's output.
+        let _ = tracing_subscriber::fmt()
+            .with_test_writer()
+            .with_env_filter("warn")
+            .try_init();
         let dir = tempfile::tempdir().unwrap();
         make_www(&dir.path().join("www"));
         let mut cfg = Config::new(dir.path().join("data"));
