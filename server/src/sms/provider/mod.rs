@@ -1,6 +1,7 @@
-//! SMS providers behind one small trait: each speaks its real wire format. Kannel today; CM.com
-//! and Twilio slot in as further variants of [`Provider`] with their own config section.
+//! SMS providers behind one small trait: each speaks its real wire format. Kannel (the
+//! open-source gateway) and CM.com, each a variant of [`Provider`] with its own config section.
 
+pub mod cm;
 pub mod kannel;
 
 use axum::http::HeaderMap;
@@ -125,6 +126,7 @@ pub trait SmsProvider {
 #[derive(Debug, Clone)]
 pub enum Provider {
     Kannel(kannel::Kannel),
+    Cm(cm::Cm),
 }
 
 pub const PROVIDERS: [&str; 3] = ["kannel", "cm", "twilio"];
@@ -146,9 +148,10 @@ impl Provider {
         };
         match provider {
             "kannel" => kannel::Kannel::parse(section, previous).map(Provider::Kannel),
-            "cm" | "twilio" => Err(vec![Detail::new(
+            "cm" => cm::Cm::parse(section, previous).map(Provider::Cm),
+            "twilio" => Err(vec![Detail::new(
                 "provider",
-                format!("the {provider} adapter is not available in this version: use \"kannel\""),
+                "the twilio adapter is not available in this version: use \"kannel\" or \"cm\"",
             )]),
             other => Err(vec![Detail::new(
                 "provider",
@@ -163,12 +166,14 @@ impl Provider {
     pub fn name(&self) -> &'static str {
         match self {
             Provider::Kannel(_) => "kannel",
+            Provider::Cm(_) => "cm",
         }
     }
 
     pub fn config(&self) -> Value {
         match self {
             Provider::Kannel(k) => k.config(),
+            Provider::Cm(c) => c.config(),
         }
     }
 
@@ -179,18 +184,21 @@ impl Provider {
     ) -> Result<Accepted, SendError> {
         match self {
             Provider::Kannel(k) => k.send(http, msg).await,
+            Provider::Cm(c) => c.send(http, msg).await,
         }
     }
 
     pub fn masked(&self) -> Value {
         match self {
             Provider::Kannel(k) => k.masked(),
+            Provider::Cm(c) => c.masked(),
         }
     }
 
     pub fn status_url(&self, inbox_url: &str, secret: &str, reference: &str) -> String {
         match self {
             Provider::Kannel(k) => k.status_url(inbox_url, secret, reference),
+            Provider::Cm(c) => c.status_url(inbox_url, secret, reference),
         }
     }
 
@@ -198,6 +206,7 @@ impl Provider {
     pub fn webhooks(&self) -> &dyn Webhooks {
         match self {
             Provider::Kannel(k) => k,
+            Provider::Cm(c) => c,
         }
     }
 }
@@ -311,4 +320,16 @@ pub(crate) fn known_keys(section: &Value, prefix: &str, keys: &[&str], problems:
         }
         None => problems.push(Detail::new(prefix, "must be an object")),
     }
+}
+
+/// A failed provider request in words, without its URL (which may carry credentials).
+pub(crate) fn request_error(e: reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        "request failed"
+    };
+    format!("{kind} ({})", e.without_url())
 }
