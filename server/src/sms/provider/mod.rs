@@ -1,8 +1,10 @@
 //! SMS providers behind one small trait: each speaks its real wire format. Kannel (the
-//! open-source gateway) and CM.com, each a variant of [`Provider`] with its own config section.
+//! open-source gateway), CM.com and Twilio, each a variant of [`Provider`] with its own config
+//! section.
 
 pub mod cm;
 pub mod kannel;
+pub mod twilio;
 
 use axum::http::HeaderMap;
 use serde_json::Value;
@@ -127,6 +129,7 @@ pub trait SmsProvider {
 pub enum Provider {
     Kannel(kannel::Kannel),
     Cm(cm::Cm),
+    Twilio(twilio::Twilio),
 }
 
 pub const PROVIDERS: [&str; 3] = ["kannel", "cm", "twilio"];
@@ -149,10 +152,7 @@ impl Provider {
         match provider {
             "kannel" => kannel::Kannel::parse(section, previous).map(Provider::Kannel),
             "cm" => cm::Cm::parse(section, previous).map(Provider::Cm),
-            "twilio" => Err(vec![Detail::new(
-                "provider",
-                "the twilio adapter is not available in this version: use \"kannel\" or \"cm\"",
-            )]),
+            "twilio" => twilio::Twilio::parse(section, previous).map(Provider::Twilio),
             other => Err(vec![Detail::new(
                 "provider",
                 format!(
@@ -167,6 +167,7 @@ impl Provider {
         match self {
             Provider::Kannel(_) => "kannel",
             Provider::Cm(_) => "cm",
+            Provider::Twilio(_) => "twilio",
         }
     }
 
@@ -174,6 +175,7 @@ impl Provider {
         match self {
             Provider::Kannel(k) => k.config(),
             Provider::Cm(c) => c.config(),
+            Provider::Twilio(t) => t.config(),
         }
     }
 
@@ -185,6 +187,7 @@ impl Provider {
         match self {
             Provider::Kannel(k) => k.send(http, msg).await,
             Provider::Cm(c) => c.send(http, msg).await,
+            Provider::Twilio(t) => t.send(http, msg).await,
         }
     }
 
@@ -192,6 +195,7 @@ impl Provider {
         match self {
             Provider::Kannel(k) => k.masked(),
             Provider::Cm(c) => c.masked(),
+            Provider::Twilio(t) => t.masked(),
         }
     }
 
@@ -199,6 +203,7 @@ impl Provider {
         match self {
             Provider::Kannel(k) => k.status_url(inbox_url, secret, reference),
             Provider::Cm(c) => c.status_url(inbox_url, secret, reference),
+            Provider::Twilio(t) => t.status_url(inbox_url, secret, reference),
         }
     }
 
@@ -207,6 +212,7 @@ impl Provider {
         match self {
             Provider::Kannel(k) => k,
             Provider::Cm(c) => c,
+            Provider::Twilio(t) => t,
         }
     }
 }
