@@ -114,13 +114,14 @@ fn conversation_json(c: &Conversation) -> Value {
 }
 
 /// An SMS reply that is not a keyword: continues the number's open conversation, or starts one
-/// linked by the engine's rule. `reference` is the outgoing message a provider says it answers.
+/// linked by the engine's rule. `answered` is the SMS campaign of the message the provider says
+/// the reply answers (CM.com echoes our reference).
 pub fn on_sms_reply(
     st: &AppState,
     inbox: &InboxRow,
     from: &str,
     text: &str,
-    reference: Option<&str>,
+    answered: Option<&str>,
     now: i64,
 ) -> Result<(), ApiError> {
     let site = &inbox.site;
@@ -143,16 +144,14 @@ pub fn on_sms_reply(
         .store
         .broadcasts_to(site, from, now - BROADCAST_WINDOW_MS)?;
     // A provider that echoes our reference (CM.com) says exactly which campaign was answered.
-    if let Some(id) = reference.and_then(|r| r.parse::<i64>().ok()) {
-        if let Some(campaign) = st.store.outbox_campaign(site, id)? {
-            let exact: Vec<_> = broadcasts
-                .iter()
-                .filter(|b| b.sms_campaign.as_deref() == Some(campaign.as_str()))
-                .cloned()
-                .collect();
-            if !exact.is_empty() {
-                broadcasts = exact;
-            }
+    if let Some(campaign) = answered {
+        let exact: Vec<_> = broadcasts
+            .iter()
+            .filter(|b| b.sms_campaign.as_deref() == Some(campaign))
+            .cloned()
+            .collect();
+        if !exact.is_empty() {
+            broadcasts = exact;
         }
     }
     let active = st.sites.get(site).and_then(|s| s.active());

@@ -180,7 +180,8 @@ pub async fn status(
 }
 
 /// An inbound message. Keywords opt out / in / ask for help; anything else is a reply, logged
-/// against the campaign that last texted the number.
+/// against the campaign of the message it answers (when the provider names it, as CM does),
+/// else the campaign that last texted the number.
 pub async fn inbound(
     State(st): State<AppState>,
     Path((site, inbox)): Path<(String, String)>,
@@ -198,7 +199,7 @@ pub async fn inbound(
     let (ctype, reply_body) = provider.webhooks().inbound_answer();
     let raw_from = msg.from;
     let text = msg.text;
-    let reference = msg.reference;
+    let reference = msg.reference.and_then(|r| r.parse::<i64>().ok());
     let country = site_facts(&st, &inbox.site).default_country;
     // Gateways send `+44…`, `44…` or `0044…`; a bare international number has no `+`.
     let from = phone::parse(&raw_from, country.as_deref())
@@ -216,7 +217,15 @@ pub async fn inbound(
     let changed = run_blocking(move || {
         let now = st2.now();
         let store = &st2.store;
-        let campaign = store.last_campaign_to(&i2.site, &f2)?;
+        // The message it answers when the provider says (CM), else the last one to the number.
+        let answered = match reference {
+            Some(id) => store.campaign_of_row(&i2.site, &i2.id, id, &f2)?,
+            None => None,
+        };
+        let campaign = match &answered {
+            Some(c) => Some(c.clone()),
+            None => store.last_campaign_to(&i2.site, &f2)?,
+        };
         store.log_message(
             &i2.site,
             &i2.id,
@@ -228,7 +237,7 @@ pub async fn inbound(
             now,
         )?;
         if kw.is_none() {
-            crate::conversations::on_sms_reply(&st2, &i2, &f2, &t2, reference.as_deref(), now)?;
+            crate::conversations::on_sms_reply(&st2, &i2, &f2, &t2, answered.as_deref(), now)?;
         }
         Ok(match kw {
             Some(Keyword::Stop) => store.opt_out(&i2.site, &f2, "keyword", now)?,

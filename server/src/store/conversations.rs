@@ -257,18 +257,6 @@ impl Store {
         })
     }
 
-    /// The campaign of an outbox row of this site (a provider echoed our reference).
-    pub fn outbox_campaign(&self, site: &str, id: i64) -> rusqlite::Result<Option<String>> {
-        self.read(|c| {
-            c.query_row(
-                "SELECT campaign FROM sms_outbox WHERE site = ?1 AND id = ?2",
-                params![site, id],
-                |r| r.get(0),
-            )
-            .optional()
-        })
-    }
-
     /// The number's conversation whose last message is at or after `since`, if any.
     pub fn open_conversation(
         &self,

@@ -1182,6 +1182,26 @@ impl Store {
         })
     }
 
+    /// The campaign of outbox row `id` when it went to `phone` through `inbox`: a reply that
+    /// names the message it answers (CM's `reference`) belongs to that message's campaign.
+    pub fn campaign_of_row(
+        &self,
+        site: &str,
+        inbox: &str,
+        id: i64,
+        phone: &str,
+    ) -> rusqlite::Result<Option<String>> {
+        self.read(|c| {
+            c.query_row(
+                "SELECT campaign FROM sms_outbox
+                 WHERE id = ?1 AND site = ?2 AND inbox = ?3 AND phone = ?4",
+                params![id, site, inbox, phone],
+                |r| r.get(0),
+            )
+            .optional()
+        })
+    }
+
     #[allow(clippy::too_many_arguments)]
     pub fn log_message(
         &self,

@@ -1,7 +1,10 @@
-//! SMS providers behind one small trait: each speaks its real wire format. Kannel today; CM.com
-//! and Twilio slot in as further variants of [`Provider`] with their own config section.
+//! SMS providers behind one small trait: each speaks its real wire format. Kannel (the
+//! open-source gateway), CM.com and Twilio, each a variant of [`Provider`] with its own config
+//! section.
 
+pub mod cm;
 pub mod kannel;
+pub mod twilio;
 
 use axum::http::HeaderMap;
 use serde_json::Value;
@@ -125,6 +128,8 @@ pub trait SmsProvider {
 #[derive(Debug, Clone)]
 pub enum Provider {
     Kannel(kannel::Kannel),
+    Cm(cm::Cm),
+    Twilio(twilio::Twilio),
 }
 
 pub const PROVIDERS: [&str; 3] = ["kannel", "cm", "twilio"];
@@ -146,10 +151,8 @@ impl Provider {
         };
         match provider {
             "kannel" => kannel::Kannel::parse(section, previous).map(Provider::Kannel),
-            "cm" | "twilio" => Err(vec![Detail::new(
-                "provider",
-                format!("the {provider} adapter is not available in this version: use \"kannel\""),
-            )]),
+            "cm" => cm::Cm::parse(section, previous).map(Provider::Cm),
+            "twilio" => twilio::Twilio::parse(section, previous).map(Provider::Twilio),
             other => Err(vec![Detail::new(
                 "provider",
                 format!(
@@ -163,12 +166,16 @@ impl Provider {
     pub fn name(&self) -> &'static str {
         match self {
             Provider::Kannel(_) => "kannel",
+            Provider::Cm(_) => "cm",
+            Provider::Twilio(_) => "twilio",
         }
     }
 
     pub fn config(&self) -> Value {
         match self {
             Provider::Kannel(k) => k.config(),
+            Provider::Cm(c) => c.config(),
+            Provider::Twilio(t) => t.config(),
         }
     }
 
@@ -179,18 +186,24 @@ impl Provider {
     ) -> Result<Accepted, SendError> {
         match self {
             Provider::Kannel(k) => k.send(http, msg).await,
+            Provider::Cm(c) => c.send(http, msg).await,
+            Provider::Twilio(t) => t.send(http, msg).await,
         }
     }
 
     pub fn masked(&self) -> Value {
         match self {
             Provider::Kannel(k) => k.masked(),
+            Provider::Cm(c) => c.masked(),
+            Provider::Twilio(t) => t.masked(),
         }
     }
 
     pub fn status_url(&self, inbox_url: &str, secret: &str, reference: &str) -> String {
         match self {
             Provider::Kannel(k) => k.status_url(inbox_url, secret, reference),
+            Provider::Cm(c) => c.status_url(inbox_url, secret, reference),
+            Provider::Twilio(t) => t.status_url(inbox_url, secret, reference),
         }
     }
 
@@ -198,6 +211,8 @@ impl Provider {
     pub fn webhooks(&self) -> &dyn Webhooks {
         match self {
             Provider::Kannel(k) => k,
+            Provider::Cm(c) => c,
+            Provider::Twilio(t) => t,
         }
     }
 }
@@ -311,4 +326,16 @@ pub(crate) fn known_keys(section: &Value, prefix: &str, keys: &[&str], problems:
         }
         None => problems.push(Detail::new(prefix, "must be an object")),
     }
+}
+
+/// A failed provider request in words, without its URL (which may carry credentials).
+pub(crate) fn request_error(e: reqwest::Error) -> String {
+    let kind = if e.is_timeout() {
+        "timed out"
+    } else if e.is_connect() {
+        "cannot connect"
+    } else {
+        "request failed"
+    };
+    format!("{kind} ({})", e.without_url())
 }
