@@ -267,8 +267,13 @@ pub async fn put_availability(
 ) -> Result<Response, ApiError> {
     ids::check("site", &site)?;
     ids::check("skill", &skill)?;
-    let a: SkillAvailability = parse_json(&body)?;
-    let s = st.sites.get_or_create(&site);
+    let a = read_feed(&body)?;
+    // A feed for a site engage does not serve would go nowhere: say so.
+    let s = st
+        .sites
+        .get(&site)
+        .filter(|s| s.active().is_some())
+        .ok_or_else(|| no_document(&site))?;
     let now = st.now();
     let store = st.store.clone();
     let s2 = s.clone();
@@ -283,6 +288,52 @@ pub async fn put_availability(
         HeaderValue::from_static("application/json"),
     );
     Ok(res)
+}
+
+/// The most agents a feed may report (a sanity bound, not a product limit).
+const MAX_AGENTS: u64 = 100_000;
+/// The longest expected wait a feed may report: a week.
+const MAX_WAIT_SECONDS: u64 = 7 * 86_400;
+
+/// An availability feed body: the three counts, whole numbers within bounds, and
+/// `agents_with_capacity ≤ agents_online`; every problem by path.
+fn read_feed(body: &[u8]) -> Result<SkillAvailability, ApiError> {
+    let v = crate::sms::json_value(body)?;
+    let mut p = Vec::new();
+    let mut out = [0u32; 3];
+    let fields = [
+        ("agents_online", MAX_AGENTS),
+        ("agents_with_capacity", MAX_AGENTS),
+        ("expected_wait_seconds", MAX_WAIT_SECONDS),
+    ];
+    if let Some(mut f) = crate::sms::Fields::new(&v, "", &mut p) {
+        f.only(&fields.map(|(k, _)| k));
+        for (i, (name, max)) in fields.iter().enumerate() {
+            match f.get(name) {
+                None => f.error(name, "is required"),
+                Some(Value::Number(n)) => match n.as_u64() {
+                    Some(x) if x <= *max => out[i] = x as u32,
+                    _ => f.error(name, format!("a whole number from 0 to {max}")),
+                },
+                Some(_) => f.error(name, "must be a number"),
+            }
+        }
+        if out[1] > out[0] && f.problems.is_empty() {
+            f.error(
+                "agents_with_capacity",
+                format!(
+                    "{} agents with capacity, but only {} online: it is at most agents_online",
+                    out[1], out[0]
+                ),
+            );
+        }
+    }
+    crate::sms::problems(p)?;
+    Ok(SkillAvailability {
+        agents_online: out[0],
+        agents_with_capacity: out[1],
+        expected_wait_seconds: out[2],
+    })
 }
 
 /// `POST /admin/v1/sites/{site}/simulate`: runs a visit script through the engine over the

@@ -585,40 +585,70 @@ async fn availability_feed_and_public_json() {
     .await
     .assert_status(304);
 
-    // Any valid skill id is accepted; missing numbers read as 0.
+    // Any valid skill id is accepted (agent systems push all their skills).
     t.admin(
         "PUT",
         "/admin/v1/sites/acme/availability/support",
-        r#"{"agents_online": 1}"#,
+        r#"{"agents_online": 1, "agents_with_capacity": 0, "expected_wait_seconds": 0}"#,
     )
     .await
     .assert_status(200);
     let v = t.get("/v1/sites/acme/availability").await.json();
-    assert_eq!(v["skills"]["support"]["agents_with_capacity"], 0);
+    assert_eq!(v["skills"]["support"]["agents_online"], 1);
     assert_eq!(v["skills"]["sales"]["agents_online"], 3);
 
-    // A feed may come before the document: the site is then known to the public API.
+    // A site engage does not serve takes no feed.
     t.put_availability("early", "sales", 1, 1, 1)
         .await
-        .assert_status(200);
+        .assert_error(404, "not_found");
     t.get("/v1/sites/early/availability")
-        .await
-        .assert_status(200);
-    t.get("/v1/sites/early/bundle")
         .await
         .assert_error(404, "not_found");
 
     let u = "/admin/v1/sites/acme/availability/sales";
-    t.admin("PUT", u, r#"{"agents_online": -1}"#)
-        .await
-        .assert_error(422, "invalid_request");
-    t.admin("PUT", u, r#"{"agents_online": "3"}"#)
-        .await
-        .assert_error(422, "invalid_request");
+    // Every count is required, whole, bounded; capacity is at most the agents online.
     let v = t
-        .admin("PUT", u, r#"{"agents_online": 1, "agents_busy": 2}"#)
+        .admin("PUT", u, "{}")
         .await
-        .assert_error(422, "invalid_request");
+        .assert_error(422, "validation_failed");
+    let paths: Vec<&str> = v["error"]["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["path"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        paths,
+        [
+            "agents_online",
+            "agents_with_capacity",
+            "expected_wait_seconds"
+        ],
+        "{v}"
+    );
+    let full = |o: &str, c: &str, w: &str| {
+        format!(
+            r#"{{"agents_online": {o}, "agents_with_capacity": {c}, "expected_wait_seconds": {w}}}"#
+        )
+    };
+    for (body, path) in [
+        (full("-1", "0", "0"), "agents_online"),
+        (full("\"3\"", "0", "0"), "agents_online"),
+        (full("1.5", "0", "0"), "agents_online"),
+        (full("99999999999", "0", "0"), "agents_online"),
+        (full("1", "2", "0"), "agents_with_capacity"),
+        (full("1", "1", "999999999"), "expected_wait_seconds"),
+    ] {
+        let v = t
+            .admin("PUT", u, body.clone())
+            .await
+            .assert_error(422, "validation_failed");
+        assert_eq!(v["error"]["details"][0]["path"], path, "{body}: {v}");
+    }
+    let v = t
+        .admin("PUT", u, r#"{"agents_online": 1, "agents_with_capacity": 0, "expected_wait_seconds": 0, "agents_busy": 2}"#)
+        .await
+        .assert_error(422, "validation_failed");
     assert!(v.to_string().contains("agents_busy"));
     t.admin("PUT", u, r#"{"agents_online": 1"#)
         .await
@@ -626,9 +656,6 @@ async fn availability_feed_and_public_json() {
     t.admin("PUT", u, "")
         .await
         .assert_error(400, "invalid_json");
-    t.admin("PUT", u, r#"{"agents_online": 99999999999}"#)
-        .await
-        .assert_error(422, "invalid_request");
     t.admin("PUT", "/admin/v1/sites/acme/availability/Sales!", "{}")
         .await
         .assert_error(400, "invalid_id");

@@ -183,9 +183,9 @@ async fn j_axe_on_every_format() {
     let _serial = serial().await;
     let source = axe_source();
     let server = Server::start();
+    server.put_document(&demo_document(&server));
     server.put_availability(SITE, "sales", online());
     server.put_availability(SITE, "support", online());
-    server.put_document(&demo_document(&server));
 
     let b = Browser::launch().await;
     let problems = within("test (j)", Duration::from_secs(150), async {

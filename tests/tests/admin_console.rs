@@ -79,8 +79,6 @@ async fn console_engagement_on_demo_page(b: &Browser, server: &Server) -> Option
 async fn g_admin_console_create_disable_delete() {
     let _serial = serial().await;
     let server = Server::start();
-    server.put_availability(SITE, "sales", online());
-    server.put_availability(SITE, "support", online());
     // A base document: one campaign (a help button in the demo pages' #help-button-slot) that
     // shows the runtime is running on a page.
     server.put_document(&document(
@@ -101,6 +99,8 @@ async fn g_admin_console_create_disable_delete() {
             }]
         }]),
     ));
+    server.put_availability(SITE, "sales", online());
+    server.put_availability(SITE, "support", online());
 
     let b = Browser::launch().await;
     within("test (g)", Duration::from_secs(150), async {

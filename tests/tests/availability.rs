@@ -30,7 +30,6 @@ async fn d_availability_flips_button_state() {
     let body = r#"<p>Questions about your order?</p><div id="help-slot"></div>"#;
     let server =
         Server::start_with_pages(&[("demo/e2e/help.html", snippet_page("Help", SITE, None, body))]);
-    server.put_availability(SITE, "support", online());
     server.put_document(&document(
         SITE,
         json!({}),
@@ -49,6 +48,7 @@ async fn d_availability_flips_button_state() {
             }]
         }]),
     ));
+    server.put_availability(SITE, "support", online());
 
     let browser = Browser::launch().await;
     within("test (d)", Duration::from_secs(120), async {

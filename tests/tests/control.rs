@@ -33,7 +33,6 @@ async fn e_control_group_sees_nothing_and_is_reported() {
             snippet_page("Next", SITE, None, r#"<div id="ping-slot"></div>"#),
         ),
     ]);
-    server.put_availability(SITE, "sales", online());
     server.put_document(&document(
         SITE,
         json!({}),
@@ -66,6 +65,7 @@ async fn e_control_group_sees_nothing_and_is_reported() {
             }
         ]),
     ));
+    server.put_availability(SITE, "sales", online());
 
     let browser = Browser::launch().await;
     within("test (e)", Duration::from_secs(90), async {

@@ -31,7 +31,6 @@ async fn a_time_on_page_and_entry_point() {
         ("demo/e2e/about.html", page("About", PING_SLOT)),
         ("demo/e2e/shop-a.html", page("Shop A", PING_SLOT)),
     ]);
-    server.put_availability(SITE, "sales", online());
     server.put_document(&document(
         SITE,
         json!({}),
@@ -61,6 +60,7 @@ async fn a_time_on_page_and_entry_point() {
             }]
         }]),
     ));
+    server.put_availability(SITE, "sales", online());
 
     let browser = Browser::launch().await;
     within("test (a)", Duration::from_secs(60), async {
@@ -159,7 +159,6 @@ async fn b_decline_and_display_cap() {
         ("demo/e2e/p2.html", page("Page 2", slot)),
         ("demo/e2e/p3.html", page("Page 3", slot)),
     ]);
-    server.put_availability(SITE, "sales", online());
     let toaster = |id: &str, page: &str| {
         json!({
             "id": id,
@@ -212,6 +211,7 @@ async fn b_decline_and_display_cap() {
             }
         ]),
     ));
+    server.put_availability(SITE, "sales", online());
 
     let browser = Browser::launch().await;
     within("test (b)", Duration::from_secs(90), async {
@@ -320,7 +320,6 @@ const SPA: &str = r#"
 async fn c_spa_navigation() {
     let _serial = serial().await;
     let server = Server::start_with_pages(&[("demo/e2e/spa.html", page("Home", SPA))]);
-    server.put_availability(SITE, "sales", online());
     server.put_document(&document(
         SITE,
         json!({}),
@@ -339,6 +338,7 @@ async fn c_spa_navigation() {
             }]
         }]),
     ));
+    server.put_availability(SITE, "sales", online());
 
     let browser = Browser::launch().await;
     within("test (c)", Duration::from_secs(60), async {
