@@ -8,6 +8,7 @@ pub mod conversations;
 pub mod encoded;
 pub mod error;
 pub mod ids;
+pub mod limits;
 pub mod metrics;
 pub mod offsite;
 pub mod public;
@@ -15,6 +16,7 @@ pub mod publish;
 pub mod ratelimit;
 pub mod report;
 pub mod report_outbound;
+pub mod serve;
 pub mod sms;
 pub mod state;
 pub mod statics;
@@ -143,6 +145,10 @@ pub fn app(state: AppState) -> Router {
         .route("/metrics", get(metrics_text))
         .fallback(|| async { ApiError::not_found("no such route") })
         .layer(CompressionLayer::new().gzip(true).br(true))
+        // A body that trickles in is cut off (slow-body clients hold a connection otherwise).
+        .layer(tower_http::timeout::RequestBodyTimeoutLayer::new(
+            cfg.body_timeout,
+        ))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::REQUEST_TIMEOUT,
             cfg.request_timeout,

@@ -4,7 +4,6 @@ use axum::http::HeaderName;
 use clap::Parser;
 use engage_server::auth::{self, TokenSource};
 use engage_server::{app, publish, AppState, Config};
-use std::future::IntoFuture;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -57,6 +56,26 @@ struct Cli {
     /// Request timeout, seconds.
     #[arg(long, default_value_t = 30)]
     timeout: u64,
+    /// A request head must arrive within this many seconds (also how long an idle keep-alive
+    /// connection is kept); slow or half-open clients are closed.
+    #[arg(long, env = "ENGAGE_HEADER_TIMEOUT", default_value_t = 10)]
+    header_timeout: u64,
+    /// A request body must arrive within this many seconds.
+    #[arg(long, env = "ENGAGE_BODY_TIMEOUT", default_value_t = 30)]
+    body_timeout: u64,
+    /// Open connections at most; above it a connection is answered 503 and closed.
+    #[arg(long, env = "ENGAGE_MAX_CONNECTIONS", default_value_t = 4096)]
+    max_connections: usize,
+    /// Open availability streams per client address (the next one is answered 429).
+    #[arg(long, env = "ENGAGE_SSE_PER_ADDRESS", default_value_t = 16)]
+    sse_per_address: usize,
+    /// Open availability streams in all (above it the stream idle longest is closed).
+    #[arg(long, env = "ENGAGE_SSE_TOTAL", default_value_t = 10_000)]
+    sse_total: usize,
+    /// A proxy address or CIDR block whose forwarding header (--client-ip-header, default
+    /// X-Forwarded-For) is believed; repeat or separate with commas. None by default.
+    #[arg(long, env = "ENGAGE_TRUSTED_PROXY", value_delimiter = ',')]
+    trusted_proxy: Vec<String>,
 }
 
 fn header_name(flag: &str, v: Option<String>) -> anyhow::Result<Option<HeaderName>> {
@@ -112,6 +131,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     config.rate_ip_per_minute = cli.rate_ip;
     config.rate_visitor_per_minute = cli.rate_visitor;
     config.request_timeout = Duration::from_secs(cli.timeout.max(1));
+    config.body_timeout = Duration::from_secs(cli.body_timeout.max(1));
+    config.sse_per_address = cli.sse_per_address.max(1);
+    config.sse_total = cli.sse_total.max(1);
+    config.trusted_proxies = cli
+        .trusted_proxy
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            s.trim()
+                .parse()
+                .map_err(|e| anyhow::anyhow!("--trusted-proxy: {e}"))
+        })
+        .collect::<anyhow::Result<_>>()?;
+    let limits = engage_server::serve::Limits {
+        header_timeout: Duration::from_secs(cli.header_timeout.max(1)),
+        max_connections: cli.max_connections.max(1),
+    };
 
     let env_token = std::env::var("ENGAGE_ADMIN_TOKEN").ok();
     let (digest, source) = auth::setup(&cli.data, env_token.as_deref())?;
@@ -141,19 +177,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     engage_server::sms::sender::start(&state)?;
     engage_server::conversations::start_worker(&state)?;
     let shutdown_state = state.clone();
-    let server = axum::serve(
-        listener,
-        app(state).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let router = app(state.clone());
+    let server = engage_server::serve::serve(listener, router, state, limits, async move {
         signal().await;
         tracing::info!("shutting down: finishing requests, closing streams");
         shutdown_state.begin_shutdown();
     });
     // In-flight requests get a bounded time to finish after the signal.
-    let mut server = std::pin::pin!(server.into_future());
+    let mut server = std::pin::pin!(server);
     tokio::select! {
-        r = &mut server => r?,
+        () = &mut server => {}
         _ = async { signal().await; tokio::time::sleep(Duration::from_secs(10)).await } => {
             tracing::warn!("requests still running 10 s after the signal; exiting");
         }

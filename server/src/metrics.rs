@@ -44,6 +44,9 @@ pub struct Metrics {
     pub versions_stored: AtomicU64,
     pub compiles: AtomicU64,
     pub rate_limited: AtomicU64,
+    pub connections_open: AtomicI64,
+    pub connections_refused: AtomicU64,
+    pub sse_refused: AtomicU64,
 }
 
 impl Metrics {
@@ -121,7 +124,25 @@ impl Metrics {
                 "engage_http_request_duration_seconds_count{{route=\"{route}\"}} {count}"
             );
         }
-        let scalars: [(&str, &str, &str, i64); 6] = [
+        let scalars: [(&str, &str, &str, i64); 9] = [
+            (
+                "engage_connections_open",
+                "gauge",
+                "Open client connections.",
+                self.connections_open.load(Relaxed),
+            ),
+            (
+                "engage_connections_refused_total",
+                "counter",
+                "Connections answered 503 above --max-connections.",
+                self.connections_refused.load(Relaxed) as i64,
+            ),
+            (
+                "engage_sse_refused_total",
+                "counter",
+                "Availability streams refused 429 above the per-address cap.",
+                self.sse_refused.load(Relaxed) as i64,
+            ),
             (
                 "engage_events_ingested_total",
                 "counter",

@@ -86,13 +86,27 @@ pub async fn availability(
 pub async fn availability_stream(
     State(st): State<AppState>,
     Path(site): Path<String>,
+    headers: HeaderMap,
+    Peer(peer): Peer,
 ) -> Result<Response, ApiError> {
     let s = known_site(&st, &site)?;
+    let ip = client_ip(&st, &headers, peer)
+        .parse::<std::net::IpAddr>()
+        .unwrap_or(std::net::IpAddr::from([0, 0, 0, 0]));
+    let Some(ticket) = st.streams.admit(ip) else {
+        st.metrics.sse_refused.fetch_add(1, Ordering::Relaxed);
+        let mut e = ApiError::rate_limited(5);
+        e.message = format!(
+            "this address already holds {} availability streams: close one first",
+            st.streams.per_address
+        );
+        return Err(e);
+    };
     let mut rx = s.subscribe();
     rx.mark_changed();
     let shutdown = st.shutdown.subscribe();
     let guard = SseGuard::new(&st);
-    let stream = sse_stream(rx, shutdown, guard);
+    let stream = sse_stream(rx, shutdown, (guard, ticket));
     let mut res = Sse::new(stream)
         .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
         .into_response();
@@ -104,7 +118,7 @@ pub async fn availability_stream(
 fn sse_stream(
     rx: tokio::sync::watch::Receiver<Arc<crate::state::AvailSnapshot>>,
     shutdown: tokio::sync::watch::Receiver<bool>,
-    guard: SseGuard,
+    guard: (SseGuard, crate::limits::Ticket),
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> {
     futures_util::stream::unfold(
         (rx, shutdown, guard, true),
@@ -115,7 +129,10 @@ fn sse_stream(
             let snap = tokio::select! {
                 changed = rx.changed() => changed.ok().map(|()| rx.borrow_and_update().clone()),
                 _ = shutdown.wait_for(|s| *s) => None,
+                // The server holds its total of streams: the one idle longest makes room.
+                _ = guard.1.shed.notified() => None,
             }?;
+            guard.1.touch();
             let data = std::str::from_utf8(&snap.body.identity).unwrap_or("{}");
             let mut ev = SseEvent::default().data(data);
             if first {
@@ -156,17 +173,17 @@ struct Batch {
 /// Largest `attributes` of a batch, as JSON.
 const MAX_BATCH_ATTRIBUTES: usize = 8 * 1024;
 
-/// Client IP for rate limiting: the configured header (behind a proxy), else the peer address.
-fn client_ip(st: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>) -> String {
-    if let Some(h) = &st.config.client_ip_header {
-        if let Some(v) = headers.get(h).and_then(|v| v.to_str().ok()) {
-            let first = v.split(',').next().unwrap_or("").trim();
-            if !first.is_empty() && first.len() <= 64 {
-                return first.to_owned();
-            }
-        }
-    }
-    peer.map_or_else(|| "unknown".to_owned(), |p| p.ip().to_string())
+/// Client address for rate limits: the peer, or what a trusted proxy forwarded (`--trusted-proxy`).
+pub fn client_ip(st: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>) -> String {
+    let header =
+        st.config
+            .client_ip_header
+            .clone()
+            .unwrap_or(axum::http::header::HeaderName::from_static(
+                "x-forwarded-for",
+            ));
+    crate::limits::client_addr(peer, headers, &header, &st.config.trusted_proxies)
+        .map_or_else(|| "unknown".to_owned(), |ip| ip.to_string())
 }
 
 /// Largest plausible clock skew of an event's `at` (client clock) from the server's; beyond it

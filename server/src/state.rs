@@ -44,6 +44,13 @@ pub struct Config {
     pub request_timeout: Duration,
     /// How often the background task looks for bundles near their `valid_until`.
     pub refresh_interval: Duration,
+    /// Proxies whose forwarding header is believed (`--trusted-proxy`); none by default.
+    pub trusted_proxies: Vec<crate::limits::Cidr>,
+    /// Open availability streams per client address, and in all.
+    pub sse_per_address: usize,
+    pub sse_total: usize,
+    /// A request body must have arrived within this long.
+    pub body_timeout: Duration,
 }
 
 impl Config {
@@ -61,6 +68,10 @@ impl Config {
             rate_visitor_per_minute: 120,
             request_timeout: Duration::from_secs(30),
             refresh_interval: Duration::from_secs(3600),
+            trusted_proxies: Vec::new(),
+            sse_per_address: 16,
+            sse_total: 10_000,
+            body_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -93,6 +104,7 @@ pub struct Shared {
     pub tag: TagCache,
     pub sms: crate::sms::Sms,
     pub handoffs: crate::conversations::Handoffs,
+    pub streams: Arc<crate::limits::Streams>,
 }
 
 impl Deref for AppState {
@@ -116,6 +128,7 @@ impl AppState {
     ) -> anyhow::Result<AppState> {
         let store = Arc::new(Store::open(&config.data)?);
         let (shutdown, _) = watch::channel(false);
+        let streams = crate::limits::Streams::new(config.sse_per_address, config.sse_total);
         let st = AppState(Arc::new(Shared {
             ip_limiter: RateLimiter::new(
                 config.rate_ip_per_minute,
@@ -136,6 +149,7 @@ impl AppState {
             tag: TagCache::default(),
             sms: crate::sms::Sms::default(),
             handoffs: crate::conversations::Handoffs::default(),
+            streams,
         }));
         st.load()?;
         Ok(st)

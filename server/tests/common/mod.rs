@@ -285,7 +285,8 @@ pub fn document(site: &str, tag: u32) -> Value {
     })
 }
 
-/// A real server on a free loopback port; the returned sender ends it (graceful shutdown).
+/// A real server on a free loopback port, through engage's own connection layer
+/// (`engage_server::serve`); the returned sender ends it (graceful shutdown).
 pub async fn serve(
     state: AppState,
 ) -> (
@@ -293,22 +294,30 @@ pub async fn serve(
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
 ) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
+    serve_with(state, engage_server::serve::Limits::default()).await
+}
+
+pub async fn serve_with(
+    state: AppState,
+    limits: engage_server::serve::Limits,
+) -> (
+    SocketAddr,
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let (listener, addr) = engage_server::serve::bind_loopback().await.unwrap();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
     let st = state.clone();
-    let handle = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app(state).into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+    let handle = tokio::spawn(engage_server::serve::serve(
+        listener,
+        app(state.clone()),
+        state,
+        limits,
+        async move {
             let _ = rx.await;
             st.begin_shutdown();
-        })
-        .await
-        .unwrap();
-    });
+        },
+    ));
     (addr, tx, handle)
 }
 
