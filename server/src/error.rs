@@ -124,7 +124,21 @@ impl std::error::Error for ApiError {}
 
 impl From<rusqlite::Error> for ApiError {
     fn from(e: rusqlite::Error) -> Self {
-        ApiError::internal(format!("sqlite: {e}"))
+        match crate::store::fault_kind(&e) {
+            Some(kind) => {
+                let mut err = ApiError::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "storage_unavailable",
+                    format!(
+                        "the change was not stored ({kind}); nothing was half written, and \
+                         bundles and availability are still served: retry later"
+                    ),
+                );
+                err.retry_after = Some(5);
+                err
+            }
+            None => ApiError::internal(format!("sqlite: {e}")),
+        }
     }
 }
 

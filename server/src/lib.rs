@@ -159,23 +159,28 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// `GET /healthz`: 200 when the database answers.
+/// `GET /healthz`: `ok` (200) when the database answers and takes writes; `degraded` (200, with
+/// the reason) while writes fail but bundles and availability are served from memory;
+/// `unavailable` (503) when the database cannot even be read.
 async fn healthz(State(st): State<AppState>) -> Response {
     let store = st.store.clone();
-    let ok = publish::run_blocking(move || {
+    let readable = publish::run_blocking(move || {
         Ok(store.read(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)))?)
     })
     .await
     .is_ok();
-    let (status, body) = if ok {
-        (StatusCode::OK, r#"{"status":"ok"}"#)
-    } else {
-        (
+    let (status, body) = match (readable, st.store.fault()) {
+        (false, _) => (
             StatusCode::SERVICE_UNAVAILABLE,
-            r#"{"status":"unavailable"}"#,
-        )
+            serde_json::json!({"status": "unavailable"}),
+        ),
+        (true, Some(reason)) => (
+            StatusCode::OK,
+            serde_json::json!({"status": "degraded", "reason": reason}),
+        ),
+        (true, None) => (StatusCode::OK, serde_json::json!({"status": "ok"})),
     };
-    let mut res = (status, body).into_response();
+    let mut res = (status, body.to_string()).into_response();
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),

@@ -171,3 +171,65 @@ async fn http2_prior_knowledge_is_served() {
     assert_eq!(res.version(), axum::http::Version::HTTP_2);
     assert_eq!(res.status(), 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_database_answers_503_keeps_serving_and_recovers() {
+    let t = TestApp::new();
+    site(&t).await;
+    let bundle_before = t.get("/v1/sites/acme/bundle").await;
+    bundle_before.assert_status(200);
+    // SQLite's own limit makes the database genuinely full: no page can be added.
+    let full = |limit: Option<i64>| {
+        t.state
+            .store
+            .write(|c| {
+                let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+                c.query_row(
+                    &format!("PRAGMA max_page_count = {}", limit.unwrap_or(pages)),
+                    [],
+                    |r| r.get::<_, i64>(0),
+                )
+            })
+            .expect("pragma")
+    };
+    full(None);
+    let big = {
+        let campaigns: Vec<serde_json::Value> = (0..400)
+            .map(|i| serde_json::json!({"id": format!("c{i}"), "name": format!("Campaign {i} of a big upload"),
+                "engagements": [{"id": format!("e{i}"), "kind": "content", "format": "button",
+                    "zone": {"embedded": format!("slot-{i}")},
+                    "creative": {"content": {"title": format!("Offer {i}"), "message": "A long enough message to take some room",
+                                             "url": format!("https://acme.example/offer/{i}")}}}]}))
+            .collect();
+        serde_json::json!({"site": "acme", "timezone": "Europe/London", "campaigns": campaigns})
+    };
+    let r = t.upload("acme", &big).await;
+    r.assert_error(503, "storage_unavailable");
+    assert_eq!(r.header("retry-after"), Some("5"));
+    // Nothing half written; the active bundle and availability are still served from memory.
+    let after = t.get("/v1/sites/acme/bundle").await;
+    after.assert_status(200);
+    assert_eq!(after.header("etag"), bundle_before.header("etag"));
+    t.get("/v1/sites/acme/availability")
+        .await
+        .assert_status(200);
+    let h = t.get("/healthz").await.json();
+    assert_eq!(h["status"], "degraded", "{h}");
+    assert!(
+        h["reason"].as_str().unwrap_or("").contains("disk is full"),
+        "{h}"
+    );
+    let versions = t
+        .admin("GET", "/admin/v1/sites/acme/campaigns/versions", "")
+        .await
+        .json();
+    assert_eq!(
+        versions["versions"].as_array().map(Vec::len),
+        Some(1),
+        "{versions}"
+    );
+    // The fault clears: service resumes without a restart.
+    full(Some(1_073_741_823));
+    t.upload("acme", &big).await.assert_status(201);
+    assert_eq!(t.get("/healthz").await.json()["status"], "ok");
+}

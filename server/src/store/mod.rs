@@ -73,6 +73,21 @@ pub struct Store {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
+    fault: Mutex<Option<String>>,
+}
+
+/// Whether an error is the storage refusing writes (rather than a bug): those are answered 503
+/// with `Retry-After`, and the server keeps serving what it holds in memory.
+pub fn fault_kind(e: &rusqlite::Error) -> Option<&'static str> {
+    use rusqlite::ErrorCode as C;
+    match e.sqlite_error_code()? {
+        C::DiskFull => Some("the disk is full"),
+        C::ReadOnly => Some("the database is read-only"),
+        C::DatabaseBusy | C::DatabaseLocked => Some("the database is locked"),
+        C::SystemIoFailure => Some("an I/O error"),
+        C::CannotOpen => Some("the database cannot be opened"),
+        _ => None,
+    }
 }
 
 /// A version to store and activate.
@@ -136,6 +151,7 @@ impl Store {
             path,
             writer: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
+            fault: Mutex::new(None),
         })
     }
 
@@ -170,7 +186,32 @@ impl Store {
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
     ) -> rusqlite::Result<T> {
-        f(&mut lock(&self.writer))
+        let out = f(&mut lock(&self.writer));
+        // Remember a storage fault (disk full, read-only, locked, I/O) until a write succeeds,
+        // so /healthz can say the server is degraded and why.
+        match &out {
+            Ok(_) => {
+                if lock(&self.fault).is_some() {
+                    tracing::info!("storage writes work again");
+                    *lock(&self.fault) = None;
+                }
+            }
+            Err(e) => {
+                if let Some(kind) = fault_kind(e) {
+                    let mut fault = lock(&self.fault);
+                    if fault.is_none() {
+                        tracing::error!("storage fault: {kind}: {e}");
+                    }
+                    *fault = Some(format!("{kind}: {e}"));
+                }
+            }
+        }
+        out
+    }
+
+    /// The storage fault the last write met, while it lasts.
+    pub fn fault(&self) -> Option<String> {
+        lock(&self.fault).clone()
     }
 
     /// The number the next version of `site` gets. Callers hold the site's edit lock, so no other
