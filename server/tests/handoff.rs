@@ -9,60 +9,15 @@ mod common;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use common::kannel::Kannel;
-use common::{client, http, make_www, Client, TOKEN};
+use common::{client, free_port, http, make_www, start_binary, Client, TOKEN};
 use hmac::{Hmac, Mac};
 use serde_json::{json, Value};
 use sha2::Sha256;
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const FROM: &str = "+447400123000";
 const SECRET: &str = "receiver-shared-secret-1";
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_server(dir: &Path, port: u16) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_engage-server"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--data"])
-        .arg(dir.join("data"))
-        .arg("--www")
-        .arg(dir.join("www"))
-        .env("ENGAGE_ADMIN_TOKEN", TOKEN)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("engage-server starts");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let base = loop {
-        let line = lines.next().expect("an address").expect("a line");
-        if let Some(url) = line.split("listening on ").nth(1) {
-            break url.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, base }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
 
 /// What the receiver saw: (signature valid, status it answered, body).
 type Seen = Arc<Mutex<Vec<(bool, u16, Value)>>>;
@@ -156,7 +111,7 @@ async fn conversations_are_handed_off_once_signed_across_failures_and_a_restart(
     make_www(&dir.path().join("www"));
     let port = free_port();
     let (hook, seen) = receiver(2).await;
-    let server = start_server(dir.path(), port);
+    let server = start_binary(dir.path(), port);
     let c = client();
     let doc = json!({
         "site": "acme", "timezone": "Europe/London",
@@ -240,7 +195,7 @@ async fn conversations_are_handed_off_once_signed_across_failures_and_a_restart(
     let _ = server.child.kill();
     let _ = server.child.wait();
     drop(server);
-    let server = start_server(dir.path(), port);
+    let server = start_binary(dir.path(), port);
     wait_until(
         "both conversations delivered",
         Duration::from_secs(20),

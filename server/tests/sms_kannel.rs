@@ -7,60 +7,13 @@
 mod common;
 
 use common::kannel::{join_parts, Kannel, Mt};
-use common::{client, http, make_www, Client, TOKEN};
+use common::{client, free_port, http, make_www, start_binary, Client, ServerProcess, TOKEN};
 use serde_json::{json, Value};
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const FROM: &str = "+447400123000";
-
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("a free port")
-}
-
-fn start_server(dir: &Path, port: u16) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_engage-server"))
-        .args(["--listen", &format!("127.0.0.1:{port}"), "--data"])
-        .arg(dir.join("data"))
-        .arg("--www")
-        .arg(dir.join("www"))
-        .env("ENGAGE_ADMIN_TOKEN", TOKEN)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("engage-server starts");
-    let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-    let base = loop {
-        let line = lines
-            .next()
-            .expect("engage-server printed its address")
-            .expect("a line");
-        if let Some(url) = line.split("listening on ").nth(1) {
-            break url.trim().to_owned();
-        }
-    };
-    std::thread::spawn(move || for _ in lines {});
-    Server { child, base }
-}
 
 struct Admin {
     client: Client,
@@ -130,9 +83,9 @@ fn document() -> Value {
 
 /// A server and a Kannel wired to each other: the inbox `uk` sends through Kannel, Kannel's
 /// get-url is the inbox's inbound webhook.
-async fn setup(dir: &Path, port: u16, rate: u32) -> (Server, Kannel, Admin) {
+async fn setup(dir: &Path, port: u16, rate: u32) -> (ServerProcess, Kannel, Admin) {
     make_www(&dir.join("www"));
-    let server = start_server(dir, port);
+    let server = start_binary(dir, port);
     let admin = Admin {
         client: client(),
         base: server.base.clone(),
@@ -475,7 +428,7 @@ async fn sigkill_mid_send_resumes_without_losing_anyone() {
     assert!(at_kill < n, "the send finished before the kill ({at_kill})");
     drop(server);
 
-    let server = start_server(dir.path(), port);
+    let server = start_binary(dir.path(), port);
     let admin = Admin {
         client: client(),
         base: server.base.clone(),

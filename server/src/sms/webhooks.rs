@@ -138,25 +138,65 @@ fn request<'a>(p: &'a Parts, headers: &'a HeaderMap) -> WebhookRequest<'a> {
     }
 }
 
+/// An authenticated webhook request: the extractor carries the inbox's authentication once, for
+/// both routes (a wrong secret or signature is a 401 before any handler runs).
+pub struct Webhook {
+    inbox: InboxRow,
+    provider: Provider,
+    parts: Parts,
+    headers: HeaderMap,
+}
+
+impl Webhook {
+    fn request(&self) -> WebhookRequest<'_> {
+        request(&self.parts, &self.headers)
+    }
+}
+
+impl axum::extract::FromRequest<AppState> for Webhook {
+    type Rejection = ApiError;
+
+    async fn from_request(req: axum::extract::Request, st: &AppState) -> Result<Self, ApiError> {
+        use axum::extract::FromRequestParts;
+        let (mut head, body) = req.into_parts();
+        let Path((site, inbox)) = Path::<(String, String)>::from_request_parts(&mut head, st)
+            .await
+            .map_err(|_| unauthorized())?;
+        let uri = head
+            .extensions
+            .get::<OriginalUri>()
+            .map_or_else(|| head.uri.clone(), |o| o.0.clone());
+        let Query(query) = Query::<HashMap<String, String>>::from_request_parts(&mut head, st)
+            .await
+            .map_err(|_| {
+                ApiError::bad_request("invalid_webhook", "the query string cannot be read")
+            })?;
+        let headers = head.headers.clone();
+        let Body(bytes) =
+            Body::from_request(axum::extract::Request::from_parts(head, body), st).await?;
+        let p = parts(st, &uri, query, &headers, &bytes)?;
+        let (inbox, provider) = authenticate(st, &site, &inbox, &p, &headers).await?;
+        Ok(Webhook {
+            inbox,
+            provider,
+            parts: p,
+            headers,
+        })
+    }
+}
+
 fn answer(ctype: &'static str, body: &'static str) -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, ctype)], body).into_response()
 }
 
 /// Delivery reports, in each provider's format.
-pub async fn status(
-    State(st): State<AppState>,
-    Path((site, inbox)): Path<(String, String)>,
-    OriginalUri(uri): OriginalUri,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Result<Response, ApiError> {
-    let p = parts(&st, &uri, query, &headers, &body)?;
-    let (inbox, provider) = authenticate(&st, &site, &inbox, &p, &headers).await?;
-    let reports = provider
+pub async fn status(State(st): State<AppState>, hook: Webhook) -> Result<Response, ApiError> {
+    let reports = hook
+        .provider
         .webhooks()
-        .status_reports(&request(&p, &headers))
+        .status_reports(&hook.request())
         .map_err(|m| ApiError::bad_request("invalid_webhook", m))?;
+    let inbox = hook.inbox;
     let st2 = st.clone();
     let updated = run_blocking(move || {
         let mut any = false;
@@ -182,21 +222,14 @@ pub async fn status(
 /// An inbound message. Keywords opt out / in / ask for help; anything else is a reply, logged
 /// against the campaign of the message it answers (when the provider names it, as CM does),
 /// else the campaign that last texted the number.
-pub async fn inbound(
-    State(st): State<AppState>,
-    Path((site, inbox)): Path<(String, String)>,
-    OriginalUri(uri): OriginalUri,
-    Query(query): Query<HashMap<String, String>>,
-    headers: HeaderMap,
-    Body(body): Body,
-) -> Result<Response, ApiError> {
-    let p = parts(&st, &uri, query, &headers, &body)?;
-    let (inbox, provider) = authenticate(&st, &site, &inbox, &p, &headers).await?;
-    let msg = provider
+pub async fn inbound(State(st): State<AppState>, hook: Webhook) -> Result<Response, ApiError> {
+    let msg = hook
+        .provider
         .webhooks()
-        .inbound(&request(&p, &headers))
+        .inbound(&hook.request())
         .map_err(|m| ApiError::bad_request("invalid_webhook", m))?;
-    let (ctype, reply_body) = provider.webhooks().inbound_answer();
+    let (ctype, reply_body) = hook.provider.webhooks().inbound_answer();
+    let inbox = hook.inbox;
     let raw_from = msg.from;
     let text = msg.text;
     let reference = msg.reference.and_then(|r| r.parse::<i64>().ok());
