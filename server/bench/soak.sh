@@ -9,7 +9,8 @@
 # The load, from python3 threads (bounded in count and time; loopback only):
 #   - 8 workers: GET bundle (with and without If-None-Match) and GET availability;
 #   - 2 workers: event batches (impressions, accepts, goals) from many visitors;
-#   - 1 worker: availability SSE streams, 20 at a time, each open for 1–10 s then closed;
+#   - 1 worker: availability SSE streams, 12 at a time (under the per-address cap of 16), each
+#     open for 1–10 s then closed;
 #   - 1 worker: an availability change every 2 s, an upload of the document every minute.
 set -euo pipefail
 
@@ -138,7 +139,7 @@ def streams():
     live = []
     while time.time() < end:
         live = [th for th in live if th.is_alive()]
-        while len(live) < 20:
+        while len(live) < 12:
             th = threading.Thread(target=one_stream, daemon=True); th.start(); live.append(th)
         time.sleep(0.2)
 
