@@ -55,8 +55,8 @@ async fn f_offsite_link_opens_the_engagement() {
         ("demo/e2e/inactive.html", plain("Inactive")),
         ("demo/e2e/chat.html", plain("Chat")),
     ]);
-    server.put_availability(SITE, "sales", online());
     server.put_document(&doc(&server, true));
+    server.put_availability(SITE, "sales", online());
 
     // The redirect itself.
     let link = "/o/e2e-offsite/newsletter-chat";

@@ -137,7 +137,6 @@ async fn h1_server_down_from_the_start() {
 async fn h2_server_goes_down_mid_visit() {
     let _serial = serial().await;
     let mut server = Server::start();
-    server.put_availability(SITE, "support", online());
     server.put_document(&document(
         SITE,
         json!({}),
@@ -168,6 +167,7 @@ async fn h2_server_goes_down_mid_visit() {
             ]
         }]),
     ));
+    server.put_availability(SITE, "support", online());
 
     let site_dir = tempfile::tempdir().expect("temp site");
     for name in ["one", "two"] {

@@ -73,7 +73,6 @@ async fn i_time_to_first_engagement() {
         "demo/e2e/ttfe.html",
         snippet_page("TTFE", SITE, None, "<p>A page.</p>"),
     )]);
-    server.put_availability(SITE, "sales", online());
     server.put_document(&document(
         SITE,
         json!({}),
@@ -91,6 +90,7 @@ async fn i_time_to_first_engagement() {
             }]
         }]),
     ));
+    server.put_availability(SITE, "sales", online());
 
     let b = Browser::launch().await;
     let medians = within("test (i)", Duration::from_secs(120), async {
