@@ -99,7 +99,7 @@ function apply(body) {
   if (!map || typeof map !== "object") return;
   availability = { ...map };
   for (const id of Object.keys(availability)) {
-    if (!skills.some((s) => s.id === id)) skills.push({ id, name: id, max_wait_seconds: 120 });
+    if (!skills.some((s) => s.id === id)) skills.push({ id, name: id, max_wait_seconds: 120, undeclared: true });
   }
   render();
 }
@@ -147,7 +147,9 @@ function card(skill) {
       el("div", {}, el("h3", {}, skill.name || skill.id), el("code", {}, skill.id)),
       el("span", { class: "state-pill", "data-state": state, "data-testid": "skill-state" }, state)),
     seg,
-    el("p", { class: "note", style: "margin:0" }, `Busy above a ${maxWait} s wait.`),
+    el("p", { class: "note", style: "margin:0" }, skill.undeclared
+      ? "The agent system feeds this skill, but the campaign document does not declare it: no engagement uses its own wait limit (120 s is assumed)."
+      : `Busy above a ${maxWait} s wait.`),
     form);
 }
 
@@ -174,7 +176,7 @@ async function loadSkills() {
     if (Array.isArray(doc.skills) && doc.skills.length) {
       skills = doc.skills.map((s) => ({ id: s.id, name: s.name || s.id, max_wait_seconds: s.max_wait_seconds ?? 120 }));
       for (const id of Object.keys(availability)) {
-        if (!skills.some((s) => s.id === id)) skills.push({ id, name: id, max_wait_seconds: 120 });
+        if (!skills.some((s) => s.id === id)) skills.push({ id, name: id, max_wait_seconds: 120, undeclared: true });
       }
       render();
     }
