@@ -85,6 +85,10 @@ pub fn started_body(c: &Conversation) -> String {
     if let Some(s) = &c.sms_campaign {
         v["sms_campaign"] = json!(s);
     }
+    if let Some(why) = &c.unlinked {
+        // Why an SMS conversation has no engagement: the agent system can say so too.
+        v["unlinked"] = json!(why);
+    }
     v.to_string()
 }
 

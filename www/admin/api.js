@@ -175,6 +175,20 @@ export function contacts({ tag, q, cursor, limit } = {}, signal) {
   const qs = p.toString();
   return request("GET", `${sitePath()}/contacts${qs ? `?${qs}` : ""}`, { signal });
 }
+// ---- conversations and their hand-off (SPEC §11) ---------------------------------------------
+
+export function conversations({ channel, from, to, cursor, limit } = {}, signal) {
+  const p = new URLSearchParams();
+  if (channel) p.set("channel", channel);
+  if (from) p.set("from", from);
+  if (to) p.set("to", to);
+  if (cursor) p.set("cursor", cursor);
+  if (limit) p.set("limit", String(limit));
+  const qs = p.toString();
+  return request("GET", `${sitePath()}/conversations${qs ? `?${qs}` : ""}`, { signal });
+}
+export const handoffs = () => request("GET", `${sitePath()}/handoffs`);
+
 export const contactTags = () => request("GET", `${sitePath()}/contacts/tags`);
 export const importContactsCsv = (text) => request("PUT", `${sitePath()}/contacts`, { body: text, contentType: "text/csv" });
 export const deleteContact = (id) => request("DELETE", `${sitePath()}/contacts/${enc(id)}`);

@@ -11,6 +11,7 @@ import { renderVersions } from "./versions.js";
 import { renderSmsList, renderSmsReport } from "./sms.js";
 import { renderSmsForm } from "./sms-form.js";
 import { renderContacts } from "./contacts.js";
+import { renderConversations, renderHandoffs } from "./conversations.js";
 import { ID_RE } from "./model.js";
 
 const main = document.getElementById("main");
@@ -115,6 +116,7 @@ const VIEWS = {
   report: "Report",
   versions: "Versions",
   sms: "SMS",
+  conversations: "Conversations",
 };
 
 async function route() {
@@ -161,6 +163,10 @@ async function route() {
   else if (view === "report") renderReport(main, ctx);
   else if (view === "versions") renderVersions(main, ctx);
   else if (view === "sms") title = routeSms(parts.slice(1).map(decodeURIComponent));
+  else if (view === "conversations" && parts[1] === "handoffs") {
+    cleanup = renderHandoffs(main, ctx);
+    title = "Hand-offs";
+  } else if (view === "conversations") cleanup = renderConversations(main, ctx);
   else renderCampaigns(main, ctx);
   document.title = `${title} · ${api.session.site} · engage admin`;
   if (routed) main.querySelector("h1")?.setAttribute("tabindex", "-1");

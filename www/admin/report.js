@@ -1,10 +1,13 @@
 // The report: per campaign and engagement, impressions, accepts and declines; visitors exposed vs
 // held out (control); their conversions within the attribution window; the lift and its 95%
-// interval, drawn as a forest plot (point, interval whisker, zero line) in inline SVG.
-// Reads the server's shape defensively: missing numbers show as "—".
+// interval, drawn as a forest plot (point, interval whisker, zero line) in inline SVG; the
+// conversations each engagement started; then (SPEC §11) conversations started by source, and per
+// SMS campaign and per outbound engagement: recipients, sent, delivered, failed, opted out,
+// replies and conversations. Reads the server's shape defensively: missing numbers show as "—".
 
 import { h, fill } from "./dom.js";
 import * as api from "./api.js";
+import { reportHash, STATUS_LABEL, plural } from "./sms-model.js";
 
 const SVG = "http://www.w3.org/2000/svg";
 
@@ -102,10 +105,12 @@ function draw(root, data, ctx) {
   const campaigns = Array.isArray(data?.campaigns) ? data.campaigns : Array.isArray(data) ? data : [];
   const currency = data?.currency || ctx.doc?.settings?.currency || "USD";
   const money = (v) => (typeof v === "number" ? v.toLocaleString(undefined, { style: "currency", currency, maximumFractionDigits: 2 }) : dash);
+  const sections = outboundSections(data);
   if (!campaigns.length) {
     fill(root, h("div", { class: "empty-state small" },
       h("h2", {}, "No data yet"),
-      h("p", {}, "Once the tag shows engagements and visitors convert (engage(\"goal\", …)), numbers appear here.")));
+      h("p", {}, "Once the tag shows engagements and visitors convert (engage(\"goal\", …)), numbers appear here.")),
+    sections);
     return;
   }
   const totals = campaigns.reduce((t, c) => {
@@ -127,7 +132,55 @@ function draw(root, data, ctx) {
       stat("Declines", n(totals.declines)),
       stat("Accept rate", totals.impressions ? pct(totals.accepts / totals.impressions) : dash)),
     campaigns.map((c) => campaignBlock(c, money)),
-    data.ci_method ? h("p", { class: "muted small" }, `Interval: ${data.ci_method}. Lift = exposed rate ÷ control rate − 1.`) : null);
+    data.ci_method ? h("p", { class: "muted small" }, `Interval: ${data.ci_method}. Lift = exposed rate ÷ control rate − 1.`) : null,
+    sections);
+}
+
+/** SPEC §11: conversations started by source, SMS campaigns, outbound engagements. */
+function outboundSections(data) {
+  const conv = data?.conversations;
+  const sms = Array.isArray(data?.sms_campaigns) ? data.sms_campaigns : [];
+  const outbound = Array.isArray(data?.outbound) ? data.outbound : [];
+  if (!conv && !sms.length && !outbound.length) return null;
+  const by = conv?.by_source || {};
+  const figures = ["recipients", "sent", "delivered", "failed", "opted_out", "replies", "conversations_started"];
+  const figureHeads = ["Recipients", "Sent", "Delivered", "Failed", "Opted out", "Replies", "Conversations"];
+  const cells = (x) => figures.map((k) => h("td", { class: "num", dataset: { figure: k } }, n(x[k])));
+  const table = (testid, caption, heads, rows) => h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": `${caption}: figures` },
+    h("table", { class: "data report", dataset: { testid } },
+      h("caption", { class: "visually-hidden" }, caption),
+      h("thead", {}, h("tr", {}, [...heads, ...figureHeads].map((t, i) => h("th", { scope: "col", class: i >= heads.length ? "num" : null }, t)))),
+      h("tbody", {}, rows)));
+  return [
+    conv ? h("section", { class: "panel report-section", "aria-labelledby": "rep-conversations", dataset: { testid: "report-conversations" } },
+      h("h2", { id: "rep-conversations" }, "Conversations started"),
+      h("p", { class: "muted small" }, "Web: a chat engagement accepted on the site. Offsite link: accepted after arriving by an offsite link. SMS: a reply to an SMS campaign or broadcast. ",
+        h("a", { href: "#/conversations" }, "See the conversations")),
+      h("div", { class: "stats source-stats" },
+        stat("All sources", n(conv.started)),
+        stat("Web", n(by.web)),
+        stat("Offsite link", n(by.offsite)),
+        stat("SMS", n(by.sms)))) : null,
+    h("section", { class: "panel report-section", "aria-labelledby": "rep-sms", dataset: { testid: "report-sms-campaigns" } },
+      h("h2", { id: "rep-sms" }, "SMS campaigns"),
+      h("p", { class: "muted small" }, "Campaigns that started sending in this period. Conversations: replies that started a conversation."),
+      sms.length
+        ? table("report-sms-table", "SMS campaigns", ["Campaign", "Status", "Replies go to"], sms.map((c) => h("tr", { dataset: { testid: "report-sms-row", campaign: c.campaign } },
+          h("th", { scope: "row" }, h("a", { href: reportHash(String(c.campaign)) }, c.title || c.campaign), c.title && c.title !== c.campaign ? h("small", { class: "muted" }, h("br"), c.campaign) : null),
+          h("td", {}, STATUS_LABEL[c.status] || c.status || dash),
+          h("td", {}, c.engagement ? h("code", {}, c.engagement) : h("span", { class: "muted" }, "by sender")),
+          cells(c))))
+        : h("p", { class: "muted" }, "No SMS campaign sent in this period.")),
+    h("section", { class: "panel report-section", "aria-labelledby": "rep-outbound", dataset: { testid: "report-outbound" } },
+      h("h2", { id: "rep-outbound" }, "Outbound engagements"),
+      h("p", { class: "muted small" }, "Engagements that receive the replies to SMS broadcasts: engage's own campaigns and a provider's broadcasts (by campaign reference: reach only)."),
+      outbound.length
+        ? table("report-outbound-table", "Outbound engagements", ["Engagement", "Entry point"], outbound.map((o) => h("tr", { dataset: { testid: "report-outbound-row", engagement: o.engagement } },
+          h("th", { scope: "row" }, h("code", {}, o.engagement), o.campaign ? h("small", { class: "muted" }, h("br"), `campaign ${o.campaign}`) : null),
+          h("td", {}, o.campaign_ref ? ["campaign ", h("code", {}, o.campaign_ref)] : o.sender ? ["from ", h("span", { class: "mono" }, o.sender)] : dash),
+          cells(o))))
+        : h("p", { class: "muted" }, "The active document has no outbound engagement (\"source\": \"outbound\").")),
+  ];
 }
 
 function stat(label, value) {
@@ -137,23 +190,25 @@ function stat(label, value) {
 function campaignBlock(c, money) {
   const id = pick(c, "campaign", "id") || "?";
   const engagements = Array.isArray(c.engagements) ? c.engagements : [];
+  const started = engagements.map((e) => e.conversations_started).filter((v) => typeof v === "number");
   const rows = [
-    { label: "All engagements", id, m: metrics(c), total: true },
-    ...engagements.map((e) => ({ label: pick(e, "name") || pick(e, "engagement", "id"), id: pick(e, "engagement", "id"), m: metrics(e) })),
+    { label: "All engagements", id, m: metrics(c), total: true, conversations: started.length ? started.reduce((a, b) => a + b, 0) : undefined },
+    ...engagements.map((e) => ({ label: pick(e, "name") || pick(e, "engagement", "id"), id: pick(e, "engagement", "id"), m: metrics(e), conversations: e.conversations_started })),
   ];
   const hasControl = rows.some((r) => (r.m.controlVisitors || 0) > 0);
-  const hasData = rows.some((r) => (r.m.impressions || 0) > 0 || (r.m.exposedVisitors || 0) > 0 || (r.m.controlVisitors || 0) > 0);
+  const hasData = rows.some((r) => (r.m.impressions || 0) > 0 || (r.m.exposedVisitors || 0) > 0 || (r.m.controlVisitors || 0) > 0 || (r.conversations || 0) > 0);
   const group = (visitors, conv, rate) => (typeof visitors === "number" && visitors > 0
     ? [h("b", {}, pct(rate)), h("small", { class: "muted" }, ` ${n(conv)} of ${n(visitors)}`)]
     : dash);
-  const table = h("div", { class: "table-wrap" }, h("table", { class: "data report" },
+  const table = h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": `${pick(c, "name") || id}: figures` }, h("table", { class: "data report" },
     h("thead", {}, h("tr", {},
       ["Engagement", "Impressions", "Accepts", "Declines", "Accept rate", "Converted: exposed", "Converted: control", "Goal value", "Lift (95% CI)"]
         .map((t) => h("th", { scope: "col" }, t)))),
     h("tbody", {}, rows.map((r) => h("tr", { class: r.total ? "total" : "", dataset: { testid: "report-row", engagement: r.total ? "" : r.id } },
       h("th", { scope: "row" }, r.total ? r.label : [r.label, r.label !== r.id ? h("small", { class: "muted" }, h("br"), r.id) : null]),
       h("td", { class: "num" }, n(r.m.impressions)),
-      h("td", { class: "num" }, n(r.m.accepts)),
+      h("td", { class: "num" }, n(r.m.accepts), r.conversations > 0
+        ? h("small", { class: "muted", dataset: { testid: "conversations-started" } }, plural(r.conversations, "conversation")) : null),
       h("td", { class: "num" }, n(r.m.declines)),
       h("td", { class: "num" }, r.m.impressions ? pct((r.m.accepts || 0) / r.m.impressions) : dash),
       h("td", { class: "num", dataset: { testid: "exposed" } }, group(r.m.exposedVisitors, r.m.exposedConv, r.m.exposedRate)),

@@ -1,7 +1,9 @@
 //! The demo's SMS side: a real Kannel (bearerbox + smsbox + fakesmsc, the same harness the
 //! server's tests use), a Kannel-backed inbox, a few tagged contacts, one campaign that went out
 //! at start-up and one scheduled a minute ahead, so a newcomer watches Scheduled → Sending →
-//! Completed in the console. Everything goes through the public admin API.
+//! Completed in the console. Both name the outbound engagement `sms-replies` (SPEC §11), so a
+//! reply (the agent inbox page injects one through this Kannel) starts a conversation linked to
+//! it. Everything goes through the public admin API.
 
 #[path = "../../server/tests/common/kannel.rs"]
 pub mod kannel;
@@ -170,11 +172,13 @@ pub fn seed(addr: SocketAddr, token: &str) -> Result<kannel::Kannel, String> {
     let campaigns = [
         json!({"id": "welcome", "title": "Welcome to the newsletter",
                "message": "Hi {{name | there}}, thanks for joining Acme news. Reply STOP to opt out.",
-               "inbox": "uk", "audience": {"tags": {"any": ["newsletter"]}}, "scheduled_at": null}),
+               "inbox": "uk", "audience": {"tags": {"any": ["newsletter"]}}, "scheduled_at": null,
+               "engagement": crate::demo::SMS_ENGAGEMENT}),
         json!({"id": "winter-sale", "title": "Winter sale",
                "message": "Hi {{name}}, our winter sale starts now: 20% off everything until Sunday. Reply STOP to opt out.",
                "inbox": "uk", "audience": {"tags": {"any": ["vip"], "none": ["churned"]}},
-               "scheduled_at": rfc3339_in(SCHEDULE_AHEAD), "quiet_hours": {"from": "21:00", "to": "08:00"}}),
+               "scheduled_at": rfc3339_in(SCHEDULE_AHEAD), "quiet_hours": {"from": "21:00", "to": "08:00"},
+               "engagement": crate::demo::SMS_ENGAGEMENT}),
     ];
     for c in campaigns {
         match call(addr, token, "POST", &format!("{base}/sms/campaigns"), &c) {

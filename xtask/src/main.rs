@@ -5,6 +5,7 @@ mod bench;
 mod bench_sms;
 mod cmd;
 mod demo;
+mod demo_receiver;
 mod demo_sms;
 mod setup;
 mod size;
