@@ -186,7 +186,8 @@ impl AppState {
                     skills.insert(r.skill, r.availability);
                     updated = updated.max(Some(r.updated_at));
                 }
-                *snap = Arc::new(AvailSnapshot::new(skills, updated));
+                let doc = site.active().map(|a| a.document.clone());
+                *snap = Arc::new(AvailSnapshot::new(skills, updated, doc.as_deref()));
             });
         }
         self.metrics
@@ -247,7 +248,12 @@ impl Site {
         Site {
             id: id.to_owned(),
             active: RwLock::new(None),
-            availability: watch::channel(Arc::new(AvailSnapshot::new(Availability::new(), None))).0,
+            availability: watch::channel(Arc::new(AvailSnapshot::new(
+                Availability::new(),
+                None,
+                None,
+            )))
+            .0,
             edit: tokio::sync::Mutex::new(()),
             refreshing: AtomicBool::new(false),
         }
@@ -261,7 +267,17 @@ impl Site {
     }
 
     pub fn set_active(&self, a: Arc<Active>) {
+        let doc = a.document.clone();
         *self.active.write().unwrap_or_else(|p| p.into_inner()) = Some(a);
+        // Skill states depend on the document's max waits.
+        self.availability.send_if_modified(|snap| {
+            let fresh = AvailSnapshot::new(snap.skills.clone(), snap.updated_at, Some(&doc));
+            let changed = fresh.body.identity != snap.body.identity;
+            if changed {
+                *snap = Arc::new(fresh);
+            }
+            changed
+        });
     }
 
     pub fn availability(&self) -> Arc<AvailSnapshot> {
@@ -278,7 +294,12 @@ impl Site {
         self.availability.send_modify(|snap| {
             let mut skills = snap.skills.clone();
             skills.insert(skill.to_owned(), a);
-            *snap = Arc::new(AvailSnapshot::new(skills, snap.updated_at.max(Some(at))));
+            let doc = self.active().map(|a| a.document.clone());
+            *snap = Arc::new(AvailSnapshot::new(
+                skills,
+                snap.updated_at.max(Some(at)),
+                doc.as_deref(),
+            ));
         });
     }
 
@@ -310,9 +331,29 @@ pub struct AvailSnapshot {
 }
 
 impl AvailSnapshot {
-    pub fn new(skills: Availability, updated_at: Option<i64>) -> Self {
+    /// The feed's numbers per skill with the state they give (SPEC §4 rule 5, the engine's
+    /// rule) under the skill's `max_wait_seconds` in `doc`; `declared` says whether the
+    /// document names the skill (agent systems push all theirs).
+    pub fn new(skills: Availability, updated_at: Option<i64>, doc: Option<&Document>) -> Self {
+        let mut map = serde_json::Map::new();
+        for (id, a) in skills.iter() {
+            let declared = doc.and_then(|d| d.skills.iter().find(|k| &k.id == id));
+            let max_wait = declared.map_or_else(engage_engine::model::default_max_wait, |k| {
+                k.max_wait_seconds
+            });
+            let mut v = serde_json::json!({
+                "agents_online": a.agents_online,
+                "agents_with_capacity": a.agents_with_capacity,
+                "expected_wait_seconds": a.expected_wait_seconds,
+                "state": a.state(max_wait, false).as_str(),
+            });
+            if doc.is_some() {
+                v["declared"] = serde_json::Value::Bool(declared.is_some());
+            }
+            map.insert(id.clone(), v);
+        }
         let json = serde_json::json!({
-            "skills": skills,
+            "skills": map,
             "updated_at": updated_at.map(format_instant),
         });
         let bytes = serde_json::to_vec(&json).unwrap_or_default();

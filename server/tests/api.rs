@@ -570,9 +570,11 @@ async fn availability_feed_and_public_json() {
     r.assert_status(200);
     let r = t.get("/v1/sites/acme/availability").await;
     let v = r.json();
+    // The feed's numbers, and the state they give under the skill's max wait (SPEC §6).
     assert_eq!(
         v["skills"]["sales"],
-        json!({"agents_online": 3, "agents_with_capacity": 1, "expected_wait_seconds": 40})
+        json!({"agents_online": 3, "agents_with_capacity": 1, "expected_wait_seconds": 40,
+               "state": "online", "declared": true})
     );
     assert!(v["updated_at"].as_str().unwrap().ends_with('Z'));
     let etag = r.header("etag").unwrap().to_owned();
@@ -595,7 +597,26 @@ async fn availability_feed_and_public_json() {
     .assert_status(200);
     let v = t.get("/v1/sites/acme/availability").await.json();
     assert_eq!(v["skills"]["support"]["agents_online"], 1);
+    assert_eq!(v["skills"]["support"]["state"], "busy", "no capacity: {v}");
+    assert_eq!(
+        v["skills"]["support"]["declared"], false,
+        "not in the document: {v}"
+    );
     assert_eq!(v["skills"]["sales"]["agents_online"], 3);
+    // A wait over the skill's max_wait_seconds (120) is busy; a new document's max wait counts.
+    t.put_availability("acme", "sales", 3, 1, 300)
+        .await
+        .assert_status(200);
+    let v = t.get("/v1/sites/acme/availability").await.json();
+    assert_eq!(v["skills"]["sales"]["state"], "busy", "{v}");
+    let mut doc = document("acme", 1);
+    doc["skills"][0]["max_wait_seconds"] = json!(600);
+    t.upload("acme", &doc).await.assert_status(201);
+    let v = t.get("/v1/sites/acme/availability").await.json();
+    assert_eq!(v["skills"]["sales"]["state"], "online", "{v}");
+    t.put_availability("acme", "sales", 3, 1, 40)
+        .await
+        .assert_status(200);
 
     // A site engage does not serve takes no feed.
     t.put_availability("early", "sales", 1, 1, 1)
