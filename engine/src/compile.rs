@@ -15,7 +15,7 @@ use crate::model::{
     Kind, OrRef, PageMatcher, Source, Style, WeeklyWindow, Zone,
 };
 use crate::schedule::{expand_weekly, intersect, parse_instant, parse_timezone};
-use crate::validate::{parse_document, validate, Problem};
+use crate::validate::{check_document, validate, Problem};
 use crate::{html, urlmatch, Millis};
 use serde_json::Value;
 
@@ -49,7 +49,7 @@ pub struct Compiled {
 
 /// Parses, validates and compiles JSON text; every problem is reported.
 pub fn compile_text(text: &str, opts: CompileOptions) -> Result<Compiled, Vec<Problem>> {
-    let doc = parse_document(text)?;
+    let doc = check_document(text, opts.now)?;
     compile(&doc, opts)
 }
 

@@ -152,12 +152,48 @@ fn quote(s: &str) -> String {
 /// Parses JSON text into a [`Document`], reporting every structural problem found, not just the
 /// first: syntax (with line and column), duplicate keys, wrong types, unknown and missing fields.
 pub fn parse_document(text: &str) -> Result<Document, Vec<Problem>> {
+    parse_parts(text).map_err(|(problems, _)| problems)
+}
+
+/// Like [`parse_document`], and when the document has structural problems, also the rule
+/// problems of what could be read (the offending fields left out), so an upload reports every
+/// problem at once: `{"colour": …, "refresh_seconds": 45}` gets both the unknown field and the
+/// refresh interval. A rule problem at (or under) a path that already has a structural problem
+/// is a consequence of it and is not repeated.
+pub fn check_document(text: &str, now: Millis) -> Result<Document, Vec<Problem>> {
+    match parse_parts(text) {
+        Ok(doc) => Ok(doc),
+        Err((mut problems, Some(partial))) => {
+            let covered: Vec<String> = problems.iter().map(|p| p.path.clone()).collect();
+            let under = |path: &str, root: &str| {
+                root.is_empty()
+                    || path == root
+                    || path
+                        .strip_prefix(root)
+                        .is_some_and(|r| r.starts_with('.') || r.starts_with('['))
+            };
+            for p in validate(&partial, now).errors {
+                if !covered
+                    .iter()
+                    .any(|c| under(&p.path, c) || under(c, &p.path))
+                {
+                    problems.push(p);
+                }
+            }
+            Err(cap(problems))
+        }
+        Err((problems, None)) => Err(problems),
+    }
+}
+
+/// The parse itself: the document, or every structural problem and what could be read.
+fn parse_parts(text: &str) -> Result<Document, (Vec<Problem>, Option<Document>)> {
     if text.len() > MAX_DOCUMENT_BYTES {
         let msg = format!(
             "the document is {} bytes long: at most {MAX_DOCUMENT_BYTES} bytes (16 MiB) are allowed",
             text.len()
         );
-        return Err(vec![problem("", msg)]);
+        return Err((vec![problem("", msg)], None));
     }
     let mut problems = duplicate_keys(text);
     // Fast path: a well-formed document parses in one typed pass. Only when that fails is it
@@ -167,13 +203,13 @@ pub fn parse_document(text: &str) -> Result<Document, Vec<Problem>> {
             return Ok(doc);
         }
     }
-    let value: Value = serde_json::from_str(text).map_err(|e| vec![syntax_problem(&e)])?;
+    let value: Value = serde_json::from_str(text).map_err(|e| (vec![syntax_problem(&e)], None))?;
     let Value::Object(mut top) = value else {
         let msg = format!(
             "the document must be a JSON object {{…}}, found {}",
             describe(&value)
         );
-        return Err(vec![problem("", msg)]);
+        return Err((vec![problem("", msg)], None));
     };
     let campaigns = top.remove("campaigns");
     let skills = top.remove("skills");
@@ -184,15 +220,16 @@ pub fn parse_document(text: &str) -> Result<Document, Vec<Problem>> {
     let skills = parse_list(skills, "skills", &mut problems, parse_struct::<Skill>);
     let occasions = parse_list(occasions, "special_occasions", &mut problems, parse_struct);
     let library = library.map(|v| parse_library(v, &mut problems));
+    let doc = doc.map(|mut doc| {
+        doc.campaigns = campaigns;
+        doc.skills = skills;
+        doc.special_occasions = occasions;
+        doc.library = library.unwrap_or_default();
+        doc
+    });
     match doc {
-        Some(mut doc) if problems.is_empty() => {
-            doc.campaigns = campaigns;
-            doc.skills = skills;
-            doc.special_occasions = occasions;
-            doc.library = library.unwrap_or_default();
-            Ok(doc)
-        }
-        _ => Err(cap(problems)),
+        Some(doc) if problems.is_empty() => Ok(doc),
+        partial => Err((cap(problems), partial)),
     }
 }
 
@@ -219,8 +256,9 @@ fn parse_struct<T: DeserializeOwned>(
     let mut removed: Vec<String> = Vec::new();
     loop {
         let err = match serde_path_to_error::deserialize::<_, T>(&value) {
-            Ok(t) if removed.is_empty() => return Some(t),
-            Ok(_) => return None,
+            // With fields removed the value is partial: the caller reports the problems and
+            // uses it only to check the rules of what was read.
+            Ok(t) => return Some(t),
             Err(e) => e,
         };
         let message = err.inner().to_string();

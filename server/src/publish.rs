@@ -4,7 +4,7 @@
 use engage_engine::bundle::{Bundle, BUNDLE_FORMAT};
 use engage_engine::compile::{compile, CompileOptions};
 use engage_engine::model::Document;
-use engage_engine::validate::{parse_document, Problem};
+use engage_engine::validate::{check_document, Problem};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
@@ -51,7 +51,7 @@ pub fn compile_document(
             details,
         )
     };
-    let document = parse_document(text).map_err(|p| invalid(problems(p)))?;
+    let document = check_document(text, opts.now).map_err(|p| invalid(problems(p)))?;
     let mut details = Vec::new();
     if let Some(site) = site.filter(|s| *s != document.site) {
         details.push(Detail::new(
