@@ -187,7 +187,7 @@ pub fn check_document(text: &str, now: Millis) -> Result<Document, Vec<Problem>>
 }
 
 /// The parse itself: the document, or every structural problem and what could be read.
-fn parse_parts(text: &str) -> Result<Document, (Vec<Problem>, Option<Document>)> {
+fn parse_parts(text: &str) -> Result<Document, (Vec<Problem>, Option<Box<Document>>)> {
     if text.len() > MAX_DOCUMENT_BYTES {
         let msg = format!(
             "the document is {} bytes long: at most {MAX_DOCUMENT_BYTES} bytes (16 MiB) are allowed",
@@ -229,7 +229,7 @@ fn parse_parts(text: &str) -> Result<Document, (Vec<Problem>, Option<Document>)>
     });
     match doc {
         Some(doc) if problems.is_empty() => Ok(doc),
-        partial => Err((cap(problems), partial)),
+        partial => Err((cap(problems), partial.map(Box::new))),
     }
 }
 
