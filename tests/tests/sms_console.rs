@@ -224,48 +224,6 @@ fn set_up(server: &Server, kannel_url: &str) {
     );
 }
 
-/// Runs axe on the page; answers the serious and critical violations, described.
-async fn axe_problems(b: &Browser, source: &str, page: &str) -> Vec<String> {
-    let has = b.js("return typeof window.axe === 'object';", vec![]).await;
-    if has != json!(true) {
-        b.js(&format!("{source}\n;return typeof window.axe;"), vec![])
-            .await;
-    }
-    let r = b
-        .client
-        .execute_async(
-            r#"const done = arguments[arguments.length - 1];
-               axe.run(document, { resultTypes: ["violations"] }).then((r) => done({
-                 violations: r.violations.map((v) => ({ id: v.id, impact: v.impact, help: v.help,
-                   nodes: v.nodes.map((n) => ({ target: n.target, html: n.html.slice(0, 200), summary: n.failureSummary })) })),
-               }), (e) => done({ error: String(e) }));"#,
-            vec![],
-        )
-        .await
-        .unwrap_or_else(|e| panic!("axe.run: {e}"));
-    assert!(r.get("error").is_none(), "axe failed on {page}: {r}");
-    let mut out = Vec::new();
-    for v in r["violations"].as_array().into_iter().flatten() {
-        println!("{page}: axe {} ({}): {}", v["id"], v["impact"], v["help"]);
-        if v["impact"] == "serious" || v["impact"] == "critical" {
-            let nodes: Vec<String> = v["nodes"]
-                .as_array()
-                .into_iter()
-                .flatten()
-                .map(|n| format!("{} {} — {}", n["target"], n["html"], n["summary"]))
-                .collect();
-            out.push(format!(
-                "{page}: {} ({}): {}\n    {}",
-                v["id"],
-                v["impact"],
-                v["help"],
-                nodes.join("\n    ")
-            ));
-        }
-    }
-    out
-}
-
 #[tokio::test]
 async fn s_sms_console() {
     let _serial = serial().await;
