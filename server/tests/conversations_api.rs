@@ -274,3 +274,81 @@ async fn a_web_accept_starts_a_conversation_with_the_visitors_attributes() {
         .assert_error(422, "invalid_events");
     let _ = TOKEN;
 }
+
+#[tokio::test]
+async fn new_routes_refuse_bad_requests() {
+    let (app, _) = setup(true).await;
+    // No key: 401 on every new admin route.
+    for (m, path) in [
+        ("GET", "/conversations"),
+        ("GET", "/handoffs"),
+        ("POST", "/outbound/broadcasts"),
+        ("GET", "/sms/campaigns"),
+        ("PUT", "/contacts"),
+        ("GET", "/sms/opt-outs"),
+        ("POST", "/sms/preview"),
+    ] {
+        let r = app.call(m, &format!("{SITE}{path}"), &[], "{}").await;
+        r.assert_error(401, "unauthorized");
+        let r = app
+            .call(
+                m,
+                &format!("{SITE}{path}"),
+                &[("authorization", "Bearer wrong")],
+                "{}",
+            )
+            .await;
+        r.assert_error(401, "unauthorized");
+    }
+    // Bad queries and bodies.
+    app.admin("GET", &format!("{SITE}/conversations?channel=fax"), "")
+        .await
+        .assert_error(400, "invalid_query");
+    app.admin("GET", &format!("{SITE}/conversations?cursor=nonsense"), "")
+        .await
+        .assert_error(400, "invalid_query");
+    app.admin("GET", &format!("{SITE}/conversations?from=yesterday"), "")
+        .await
+        .assert_error(400, "invalid_query");
+    app.admin("POST", &format!("{SITE}/outbound/broadcasts"), "{")
+        .await
+        .assert_error(400, "invalid_json");
+    let many: Vec<String> = (0..100_001).map(|i| format!("+4474{:08}", i)).collect();
+    let r = app
+        .admin(
+            "POST",
+            &format!("{SITE}/outbound/broadcasts"),
+            json!({"campaign_ref": "X", "recipients": many}).to_string(),
+        )
+        .await;
+    let e = r.assert_error(422, "validation_failed");
+    assert_eq!(e["error"]["details"][0]["path"], "recipients", "{e}");
+    // Unknown ids.
+    app.admin("GET", &format!("{SITE}/sms/campaigns/nope"), "")
+        .await
+        .assert_error(404, "not_found");
+    app.admin("POST", &format!("{SITE}/sms/campaigns/nope/cancel"), "")
+        .await
+        .assert_error(404, "not_found");
+    app.admin("GET", &format!("{SITE}/sms/inboxes/nope"), "")
+        .await
+        .assert_error(404, "not_found");
+    app.admin("GET", &format!("{SITE}/contacts/nope"), "")
+        .await
+        .assert_error(404, "not_found");
+    app.admin("GET", &format!("{SITE}/sms/campaigns/Bad!"), "")
+        .await
+        .assert_error(400, "invalid_id");
+    // Too many contacts in one upload.
+    let rows: Vec<Value> = (0..100_001)
+        .map(|i| json!({"id": format!("c{i}"), "phone": "+447400100001"}))
+        .collect();
+    let r = app
+        .admin(
+            "PUT",
+            &format!("{SITE}/contacts"),
+            Value::from(rows).to_string(),
+        )
+        .await;
+    r.assert_error(413, "too_many_contacts");
+}
