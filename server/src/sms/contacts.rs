@@ -245,6 +245,15 @@ fn read_csv(body: &[u8], default_country: Option<&str>) -> Result<Vec<ContactRow
         .iter()
         .map(|h| h.trim().to_ascii_lowercase())
         .collect();
+    // Count first (cheap): an upload over the limit is refused before any number is parsed.
+    let records = csv::ReaderBuilder::new()
+        .flexible(true)
+        .from_reader(text.as_bytes())
+        .records()
+        .count();
+    if records > MAX_ROWS {
+        return Err(too_many());
+    }
     let mut problems = Vec::new();
     for (i, h) in headers.iter().enumerate() {
         if !CONTACT_FIELDS.contains(&h.as_str()) && !h.starts_with("attributes.")
@@ -378,6 +387,12 @@ fn read_json(body: &[u8], default_country: Option<&str>) -> Result<Vec<ContactRo
     };
     if trimmed.starts_with(b"[") {
         use serde::Deserializer as _;
+        // Count first (cheap): an upload over the limit is refused before any number is parsed.
+        if let Ok(all) = serde_json::from_slice::<Vec<serde::de::IgnoredAny>>(body) {
+            if all.len() > MAX_ROWS {
+                return Err(too_many());
+            }
+        }
         let mut de = serde_json::Deserializer::from_slice(body);
         de.deserialize_seq(&mut reader)
             .and_then(|()| de.end())
@@ -397,6 +412,9 @@ fn read_json(body: &[u8], default_country: Option<&str>) -> Result<Vec<ContactRo
                 vec![Detail::new("contacts", "must be an array")],
             ));
         };
+        if list.len() > MAX_ROWS {
+            return Err(too_many());
+        }
         use serde::de::Visitor as _;
         let seq =
             serde::de::value::SeqDeserializer::<_, serde_json::Error>::new(list.iter().cloned());
