@@ -278,7 +278,9 @@ pub async fn put_availability(
     let store = st.store.clone();
     let s2 = s.clone();
     run_blocking(move || {
-        Ok(store.put_availability(&s2.id, &skill, &a, now, || s2.set_skill(&skill, a, now))?)
+        Ok(store.put_availability(&s2.id, &skill, &a, now, &mut || {
+            s2.set_skill(&skill, a, now)
+        })?)
     })
     .await?;
     let snap = s.availability();

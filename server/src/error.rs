@@ -122,8 +122,8 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
-impl From<rusqlite::Error> for ApiError {
-    fn from(e: rusqlite::Error) -> Self {
+impl From<crate::store::Error> for ApiError {
+    fn from(e: crate::store::Error) -> Self {
         match crate::store::fault_kind(&e) {
             Some(kind) => {
                 let mut err = ApiError::new(
@@ -137,7 +137,7 @@ impl From<rusqlite::Error> for ApiError {
                 err.retry_after = Some(5);
                 err
             }
-            None => ApiError::internal(format!("sqlite: {e}")),
+            None => ApiError::internal(e),
         }
     }
 }

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod conversations;
 pub mod encoded;
 pub mod error;
+pub mod fanout;
 pub mod ids;
 pub mod limits;
 pub mod metrics;
@@ -164,11 +165,9 @@ pub fn app(state: AppState) -> Router {
 /// `unavailable` (503) when the database cannot even be read.
 async fn healthz(State(st): State<AppState>) -> Response {
     let store = st.store.clone();
-    let readable = publish::run_blocking(move || {
-        Ok(store.read(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)))?)
-    })
-    .await
-    .is_ok();
+    let readable = publish::run_blocking(move || Ok(store.ping()?))
+        .await
+        .is_ok();
     let (status, body) = match (readable, st.store.fault()) {
         (false, _) => (
             StatusCode::SERVICE_UNAVAILABLE,

@@ -119,29 +119,38 @@ where
             .map(|v| v.document);
         let text = edit(current.as_deref())?;
         let now = st.now();
-        let version = st.store.next_version(&site2.id)?;
-        let c = compile_document(&text, Some(&site2.id), options(now, version))?;
-        st.metrics.compiles.fetch_add(1, Ordering::Relaxed);
-        let campaigns = c.document.campaigns.len();
-        let warnings_json = serde_json::to_string(&c.warnings).map_err(ApiError::internal)?;
-        let active = build_active(version, c.bundle, c.document)?;
-        st.store.insert_version(&NewVersion {
-            site: &site2.id,
-            version,
-            created_at: now,
-            change: &change,
-            campaigns,
-            warnings: &warnings_json,
-            document: &text,
-            bundle: &active.body.identity,
-        })?;
+        // The number is a guess until the insert: another server sharing the database may take
+        // it first, and then the document is compiled again under the next one.
+        let mut attempt = 0;
+        let (version, active, warnings) = loop {
+            attempt += 1;
+            let version = st.store.next_version(&site2.id)?;
+            let c = compile_document(&text, Some(&site2.id), options(now, version))?;
+            st.metrics.compiles.fetch_add(1, Ordering::Relaxed);
+            let campaigns = c.document.campaigns.len();
+            let warnings_json = serde_json::to_string(&c.warnings).map_err(ApiError::internal)?;
+            let active = build_active(version, c.bundle, c.document)?;
+            match st.store.insert_version(&NewVersion {
+                site: &site2.id,
+                version,
+                created_at: now,
+                change: &change,
+                campaigns,
+                warnings: &warnings_json,
+                document: &text,
+                bundle: &active.body.identity,
+            }) {
+                Ok(()) => break (version, active, c.warnings),
+                Err(crate::store::Error::Conflict(why)) if attempt < 10 => {
+                    tracing::info!(site = %site2.id, "{why}; compiling again");
+                }
+                Err(e) => return Err(e.into()),
+            }
+        };
         st.metrics.versions_stored.fetch_add(1, Ordering::Relaxed);
         site2.set_active(active);
         tracing::info!(site = %site2.id, version, %change, "new version active");
-        Ok(Published {
-            version,
-            warnings: c.warnings,
-        })
+        Ok(Published { version, warnings })
     })
     .await
 }
@@ -203,7 +212,9 @@ fn ready(
     }
 }
 
-/// Start-up: the active version of a site, recompiled (and stored) if needed.
+/// The stored version as an `Active`, recompiled (and stored) if needed. When another server
+/// stored a recompiled bundle first, its bytes are served instead, so that every server sends
+/// the same bytes and ETag.
 pub fn load_active(
     st: &AppState,
     site: &str,
@@ -211,12 +222,19 @@ pub fn load_active(
     now: i64,
 ) -> Result<Arc<Active>, ApiError> {
     let version = v.version;
+    let old = v.bundle.clone();
     let (active, recompiled) = ready(st, site, v, now)?;
-    if recompiled {
-        st.store
-            .update_bundle(site, version, &active.body.identity)?;
+    if !recompiled
+        || st
+            .store
+            .update_bundle(site, version, &old, &active.body.identity)?
+    {
+        return Ok(active);
     }
-    Ok(active)
+    match st.store.version(site, version)? {
+        Some(v) => Ok(ready(st, site, v, now)?.0),
+        None => Ok(active),
+    }
 }
 
 /// Recompiles the active bundle of `site` if it is within `REFRESH_MARGIN_MS` of `valid_until`.
@@ -235,14 +253,14 @@ pub async fn refresh(st: &AppState, site: Arc<Site>) -> Result<bool, ApiError> {
         let Some(stored) = st.store.version(&site.id, active.version)? else {
             return Ok(false);
         };
-        let c = compile_document(&stored.document, Some(&site.id), options(now, active.version))?;
-        st.metrics.compiles.fetch_add(1, Ordering::Relaxed);
-        let fresh = build_active(active.version, c.bundle, c.document)?;
-        st.store
-            .update_bundle(&site.id, active.version, &fresh.body.identity)?;
+        // Another server may have recompiled it already: then its bundle is used as it is.
+        let fresh = load_active(&st, &site.id, stored, now)?;
+        let changed = fresh.body.identity != active.body.identity;
         site.set_active(fresh);
-        tracing::info!(site = %site.id, version = active.version, "bundle recompiled over a new horizon");
-        Ok(true)
+        if changed {
+            tracing::info!(site = %site.id, version = active.version, "bundle recompiled over a new horizon");
+        }
+        Ok(changed)
     })
     .await
 }

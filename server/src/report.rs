@@ -7,9 +7,9 @@
 //! `exp(ln RR ± 1.96 · sqrt(1/x₁ − 1/n₁ + 1/x₀ − 1/n₀)) − 1`, with `x` converting visitors and
 //! `n` visitors in each group. Undefined (null) when either group has no visitor or no converter.
 
+use crate::store::{EventCount, GroupQuery, Store};
 use axum::Json;
 use engage_engine::schedule::{format_instant, parse_date, parse_instant};
-use rusqlite::{params, Connection};
 use serde::Serialize;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
@@ -97,92 +97,49 @@ type Key = (String, Option<String>);
 /// An id and its display name.
 type Named = (String, Option<String>);
 
-/// What a report covers.
-struct Window<'a> {
-    site: &'a str,
-    from: i64,
-    to: i64,
-    /// The attribution window after a visitor's first exposure or control event.
-    window_ms: i64,
-    /// Only goals of this name count.
-    goal: Option<&'a str>,
-}
-
-fn counts(
-    c: &Connection,
-    site: &str,
-    from: i64,
-    to: i64,
-) -> rusqlite::Result<BTreeMap<Key, Counts>> {
-    let mut st = c.prepare(
-        "SELECT campaign, engagement, kind, count(*) FROM events
-         WHERE site = ?1 AND kind IN ('impression', 'accept', 'decline') AND at >= ?2 AND at < ?3
-           AND campaign IS NOT NULL
-         GROUP BY campaign, engagement, kind",
-    )?;
+/// Impressions, accepts and declines per campaign (engagement `None`) and per engagement.
+fn counts(rows: Vec<EventCount>) -> BTreeMap<Key, Counts> {
     let mut out: BTreeMap<Key, Counts> = BTreeMap::new();
-    let mut rows = st.query(params![site, from, to])?;
-    while let Some(r) = rows.next()? {
-        let campaign: String = r.get(0)?;
-        let engagement: Option<String> = r.get(1)?;
-        let kind: String = r.get(2)?;
-        let n = r.get::<_, i64>(3)? as u64;
-        let mut keys = vec![(campaign.clone(), None)];
-        if engagement.is_some() {
-            keys.push((campaign, engagement));
+    for r in rows {
+        let mut keys = vec![(r.campaign.clone(), None)];
+        if r.engagement.is_some() {
+            keys.push((r.campaign, r.engagement));
         }
         for key in keys {
             let e = out.entry(key).or_default();
-            match kind.as_str() {
-                "impression" => e.impressions += n,
-                "accept" => e.accepts += n,
-                _ => e.declines += n,
+            match r.kind.as_str() {
+                "impression" => e.impressions += r.count,
+                "accept" => e.accepts += r.count,
+                _ => e.declines += r.count,
             }
         }
     }
-    Ok(out)
+    out
 }
 
 /// Group statistics for `kind` (`impression`: exposed, `control`: control) per campaign and
 /// engagement (`by_engagement`) or per campaign.
 fn groups(
-    c: &Connection,
-    q: &Window<'_>,
+    store: &Store,
+    q: &GroupQuery<'_>,
     kind: &str,
     by_engagement: bool,
-) -> rusqlite::Result<BTreeMap<Key, Group>> {
-    let (sel, grp) = if by_engagement {
-        ("campaign, engagement", "campaign, engagement")
-    } else {
-        ("campaign, NULL AS engagement", "campaign")
+) -> crate::store::Result<BTreeMap<Key, Group>> {
+    let q = GroupQuery {
+        kind,
+        by_engagement,
+        ..*q
     };
-    let sql = format!(
-        "WITH firsts AS (
-            SELECT {sel}, visitor, min(at) AS t0 FROM events
-            WHERE site = ?1 AND kind = ?2 AND at >= ?3 AND at < ?4 AND campaign IS NOT NULL
-            GROUP BY {grp}, visitor)
-         SELECT f.campaign, f.engagement, count(DISTINCT f.visitor),
-                count(DISTINCT CASE WHEN g.id IS NOT NULL THEN f.visitor END),
-                count(g.id), ifnull(sum(g.value), 0)
-         FROM firsts f
-         LEFT JOIN events g ON g.site = ?1 AND g.visitor = f.visitor AND g.kind = 'goal'
-              AND g.at >= f.t0 AND g.at < f.t0 + ?5 AND (?6 IS NULL OR g.name = ?6)
-         GROUP BY f.campaign, f.engagement"
-    );
-    let mut st = c.prepare(&sql)?;
-    let mut rows = st.query(params![q.site, kind, q.from, q.to, q.window_ms, q.goal])?;
     let mut out = BTreeMap::new();
-    while let Some(r) = rows.next()? {
-        let visitors = r.get::<_, i64>(2)? as u64;
-        let converters = r.get::<_, i64>(3)? as u64;
+    for r in store.event_groups(&q)? {
         out.insert(
-            (r.get(0)?, r.get(1)?),
+            (r.campaign, r.engagement),
             Group {
-                visitors,
-                converters,
-                conversions: r.get::<_, i64>(4)? as u64,
-                value: r.get(5)?,
-                conversion_rate: (visitors > 0).then(|| converters as f64 / visitors as f64),
+                visitors: r.visitors,
+                converters: r.converters,
+                conversions: r.conversions,
+                value: r.value,
+                conversion_rate: (r.visitors > 0).then(|| r.converters as f64 / r.visitors as f64),
             },
         );
     }
@@ -257,24 +214,24 @@ pub async fn report(
     let bundle = active.bundle.clone();
     let now = st.now();
     let (counts, exposed, control, exposed_c, control_c, sections) = run_blocking(move || {
-        let sections = crate::report_outbound::sections(&store, &bundle, &site_id, from, to, now)?;
-        Ok(store.read(|c| {
-            let q = Window {
-                site: &site_id,
-                from,
-                to,
-                window_ms: window,
-                goal: goal2.as_deref(),
-            };
-            Ok((
-                counts(c, &site_id, from, to)?,
-                groups(c, &q, "impression", true)?,
-                groups(c, &q, "control", true)?,
-                groups(c, &q, "impression", false)?,
-                groups(c, &q, "control", false)?,
-                sections,
-            ))
-        })?)
+        let sections = crate::report_outbound::sections(&*store, &bundle, &site_id, from, to, now)?;
+        let q = GroupQuery {
+            site: &site_id,
+            kind: "impression",
+            from,
+            to,
+            window_ms: window,
+            goal: goal2.as_deref(),
+            by_engagement: true,
+        };
+        Ok((
+            counts(store.event_counts(&site_id, from, to)?),
+            groups(&*store, &q, "impression", true)?,
+            groups(&*store, &q, "control", true)?,
+            groups(&*store, &q, "impression", false)?,
+            groups(&*store, &q, "control", false)?,
+            sections,
+        ))
     })
     .await?;
 

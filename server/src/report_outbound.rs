@@ -72,7 +72,7 @@ pub fn sections(
     from: i64,
     to: i64,
     now: i64,
-) -> rusqlite::Result<Sections> {
+) -> crate::store::Result<Sections> {
     let counts: Vec<ConversationCount> = store.conversation_counts(site, from, to)?;
     let mut by_source: HashMap<&str, u64> = HashMap::new();
     let mut by_engagement: HashMap<String, u64> = HashMap::new();

@@ -26,6 +26,8 @@ use crate::store::Store;
 #[derive(Debug, Clone)]
 pub struct Config {
     pub data: PathBuf,
+    /// `--database`: `sqlite://<path>` or `postgres://…`; `None`: `engage.sqlite3` in `data`.
+    pub database: Option<String>,
     pub www: PathBuf,
     /// The request header carrying the visitor's ISO country code (set by a CDN or proxy).
     pub country_header: Option<HeaderName>,
@@ -58,6 +60,7 @@ impl Config {
     pub fn new(data: impl Into<PathBuf>) -> Self {
         Config {
             data: data.into(),
+            database: None,
             www: PathBuf::from("www"),
             country_header: None,
             client_ip_header: None,
@@ -126,7 +129,7 @@ impl AppState {
         admin_digest: [u8; 32],
         clock: Clock,
     ) -> anyhow::Result<AppState> {
-        let store = Arc::new(Store::open(&config.data)?);
+        let store = crate::store::open(config.database.as_deref(), &config.data)?;
         let (shutdown, _) = watch::channel(false);
         let streams = crate::limits::Streams::new(config.sse_per_address, config.sse_total);
         let st = AppState(Arc::new(Shared {

@@ -1,14 +1,11 @@
-//! Broadcasts, conversations and the hand-off queue (SPEC §11).
-//!
-//! The hand-off queue is an outbox like the SMS one: a delivery row is written in the same
-//! transaction as the conversation (or message) it carries, claimed with a lease, and only marked
-//! `delivered` after the receiver answered 2xx. Deliveries of one conversation go out in order:
-//! a row is due only when no earlier row of its conversation is still undelivered.
+//! Broadcasts, conversations and hand-offs on SQLite.
 
 use rusqlite::{params, OptionalExtension, Row};
 use serde_json::Value;
 
-use super::{durable, Store};
+use super::{durable, SqliteStore};
+use crate::store::conversations::*;
+use crate::store::Result;
 
 pub const MIGRATION: &str = r#"
 CREATE TABLE broadcasts (
@@ -68,79 +65,6 @@ CREATE INDEX handoffs_by_conversation ON handoffs (conversation, id);
 CREATE INDEX handoffs_by_site ON handoffs (site, id);
 "#;
 
-/// How long a claimed delivery stays claimed (a request times out well before).
-pub const HANDOFF_LEASE_MS: i64 = 60_000;
-
-#[derive(Debug, Clone, PartialEq, serde::Serialize)]
-pub struct Conversation {
-    pub id: String,
-    pub site: String,
-    pub channel: String,
-    pub source: String,
-    pub engagement: Option<String>,
-    pub campaign: Option<String>,
-    pub skill: Option<String>,
-    pub language: Option<String>,
-    pub agent_note: Option<String>,
-    pub phone: Option<String>,
-    pub visitor: Option<String>,
-    pub attributes: Value,
-    pub first_message: Option<String>,
-    pub sms_campaign: Option<String>,
-    /// Why an SMS conversation has no engagement (`timeframe`, `disabled`, …).
-    pub unlinked: Option<String>,
-    pub started_at: i64,
-    pub last_message_at: i64,
-    pub messages: u64,
-}
-
-/// A broadcast row (as stored).
-#[derive(Debug, Clone, PartialEq)]
-pub struct BroadcastRow {
-    pub campaign_ref: Option<String>,
-    pub sender: Option<String>,
-    pub engagement: Option<String>,
-    pub sms_campaign: Option<String>,
-    pub at: i64,
-}
-
-/// A hand-off to deliver.
-#[derive(Debug, Clone)]
-pub struct Handoff {
-    pub id: i64,
-    pub site: String,
-    pub conversation: String,
-    pub event: String,
-    pub url: String,
-    pub secret: String,
-    pub body: String,
-    pub attempts: u32,
-}
-
-/// A hand-off as the console lists it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct HandoffInfo {
-    pub id: i64,
-    pub conversation: String,
-    pub event: String,
-    pub url: String,
-    pub state: String,
-    pub attempts: u32,
-    pub last_status: Option<u16>,
-    pub last_error: Option<String>,
-    pub created_at: String,
-    pub next_at: Option<String>,
-    pub delivered_at: Option<String>,
-}
-
-/// A new hand-off: where, signed with what, the JSON body.
-pub struct NewHandoff<'a> {
-    pub event: &'a str,
-    pub url: &'a str,
-    pub secret: &'a str,
-    pub body: &'a str,
-}
-
 const CONVERSATION_COLS: &str =
     "id, site, channel, source, engagement, campaign, skill, language, \
     agent_note, phone, visitor, attributes, first_message, sms_campaign, unlinked, started_at, \
@@ -186,37 +110,17 @@ fn insert_handoff(
     Ok(())
 }
 
-/// Conversations started, by source, engagement and SMS campaign.
-#[derive(Debug, Clone, PartialEq)]
-pub struct ConversationCount {
-    pub source: String,
-    pub engagement: Option<String>,
-    pub sms_campaign: Option<String>,
-    pub count: u64,
-}
-
-/// Filters of `GET /conversations`.
-#[derive(Debug, Default)]
-pub struct ConversationQuery<'a> {
-    pub from: Option<i64>,
-    pub to: Option<i64>,
-    pub channel: Option<&'a str>,
-    /// Started before this (id, started_at) cursor: newest first.
-    pub before: Option<(i64, &'a str)>,
-    pub limit: usize,
-}
-
-impl Store {
+impl ConversationStore for SqliteStore {
     /// Records broadcasts to many numbers at once; returns how many were new (a repeated
     /// notification is stored once).
-    pub fn insert_broadcasts(
+    fn insert_broadcasts(
         &self,
         site: &str,
         phones: &[String],
         campaign_ref: Option<&str>,
         sender: Option<&str>,
         at: i64,
-    ) -> rusqlite::Result<usize> {
+    ) -> Result<usize> {
         self.write(|c| {
             durable(c, |tx| {
                 let mut st = tx.prepare_cached(
@@ -233,12 +137,7 @@ impl Store {
     }
 
     /// The broadcasts to a number since `since`, newest first (at most 100).
-    pub fn broadcasts_to(
-        &self,
-        site: &str,
-        phone: &str,
-        since: i64,
-    ) -> rusqlite::Result<Vec<BroadcastRow>> {
+    fn broadcasts_to(&self, site: &str, phone: &str, since: i64) -> Result<Vec<BroadcastRow>> {
         self.read(|c| {
             let mut st = c.prepare_cached(
                 "SELECT campaign_ref, sender, engagement, sms_campaign, at FROM broadcasts
@@ -258,12 +157,12 @@ impl Store {
     }
 
     /// The number's conversation whose last message is at or after `since`, if any.
-    pub fn open_conversation(
+    fn open_conversation(
         &self,
         site: &str,
         phone: &str,
         since: i64,
-    ) -> rusqlite::Result<Option<Conversation>> {
+    ) -> Result<Option<Conversation>> {
         self.read(|c| {
             c.query_row(
                 &format!(
@@ -280,11 +179,11 @@ impl Store {
 
     /// Stores a new conversation and its hand-off in one transaction; false when a conversation
     /// with this id exists already (a retried event batch).
-    pub fn start_conversation(
+    fn start_conversation(
         &self,
         conv: &Conversation,
         handoff: Option<&NewHandoff<'_>>,
-    ) -> rusqlite::Result<bool> {
+    ) -> Result<bool> {
         self.write(|c| {
             durable(c, |tx| {
                 let n = tx.execute(
@@ -326,13 +225,13 @@ impl Store {
     }
 
     /// A further message in an open conversation, with its hand-off.
-    pub fn add_message(
+    fn add_message(
         &self,
         site: &str,
         conversation: &str,
         handoff: Option<&NewHandoff<'_>>,
         now: i64,
-    ) -> rusqlite::Result<()> {
+    ) -> Result<()> {
         self.write(|c| {
             durable(c, |tx| {
                 tx.execute(
@@ -348,11 +247,7 @@ impl Store {
         })
     }
 
-    pub fn conversations(
-        &self,
-        site: &str,
-        q: &ConversationQuery<'_>,
-    ) -> rusqlite::Result<Vec<Conversation>> {
+    fn conversations(&self, site: &str, q: &ConversationQuery<'_>) -> Result<Vec<Conversation>> {
         self.read(|c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {CONVERSATION_COLS} FROM conversations WHERE site = ?1
@@ -374,12 +269,12 @@ impl Store {
     }
 
     /// Conversations started in `[from, to)` counted by (source, engagement, sms_campaign).
-    pub fn conversation_counts(
+    fn conversation_counts(
         &self,
         site: &str,
         from: i64,
         to: i64,
-    ) -> rusqlite::Result<Vec<ConversationCount>> {
+    ) -> Result<Vec<ConversationCount>> {
         self.read(|c| {
             let mut st = c.prepare_cached(
                 "SELECT source, engagement, sms_campaign, count(*) FROM conversations
@@ -399,13 +294,7 @@ impl Store {
     }
 
     /// Distinct numbers third-party broadcasts with this campaign reference reached in a window.
-    pub fn broadcast_reach(
-        &self,
-        site: &str,
-        campaign_ref: &str,
-        from: i64,
-        to: i64,
-    ) -> rusqlite::Result<u64> {
+    fn broadcast_reach(&self, site: &str, campaign_ref: &str, from: i64, to: i64) -> Result<u64> {
         self.read(|c| {
             c.prepare_cached(
                 "SELECT count(DISTINCT phone) FROM broadcasts WHERE site = ?1 AND campaign_ref = ?2
@@ -422,7 +311,7 @@ impl Store {
 
     /// After a restart: deliveries left `sending` are due again (the receiver may see one twice;
     /// the body's `id` lets it tell).
-    pub fn recover_handoffs(&self, now: i64) -> rusqlite::Result<usize> {
+    fn recover_handoffs(&self, now: i64) -> Result<usize> {
         self.write(|c| {
             c.execute(
                 "UPDATE handoffs SET state = 'queued', lease_until = NULL, next_at = min(next_at, ?1)
@@ -433,7 +322,7 @@ impl Store {
     }
 
     /// Claims the next due delivery whose conversation has no earlier undelivered one.
-    pub fn claim_handoff(&self, now: i64) -> rusqlite::Result<Option<Handoff>> {
+    fn claim_handoff(&self, now: i64) -> Result<Option<Handoff>> {
         self.write(|c| {
             c.query_row(
                 "UPDATE handoffs SET state = 'sending', lease_until = ?1 + ?2,
@@ -445,7 +334,7 @@ impl Store {
                                                  AND e.id < h.id AND e.state != 'delivered')
                              ORDER BY h.next_at, h.id LIMIT 1)
                  RETURNING id, site, conversation, event, url, secret, body, attempts",
-                params![now, HANDOFF_LEASE_MS],
+                params![now, crate::store::sms::lease_ms()],
                 |r| {
                     Ok(Handoff {
                         id: r.get(0)?,
@@ -464,7 +353,7 @@ impl Store {
     }
 
     /// The earliest `next_at` of a queued delivery.
-    pub fn next_handoff_at(&self) -> rusqlite::Result<Option<i64>> {
+    fn next_handoff_at(&self) -> Result<Option<i64>> {
         self.read(|c| {
             c.query_row(
                 "SELECT min(next_at) FROM handoffs WHERE state = 'queued'",
@@ -474,7 +363,7 @@ impl Store {
         })
     }
 
-    pub fn handoff_delivered(&self, id: i64, status: u16, now: i64) -> rusqlite::Result<()> {
+    fn handoff_delivered(&self, id: i64, status: u16, now: i64) -> Result<()> {
         self.write(|c| {
             c.execute(
                 "UPDATE handoffs SET state = 'delivered', delivered_at = ?3, last_status = ?2,
@@ -486,13 +375,13 @@ impl Store {
         })
     }
 
-    pub fn handoff_failed(
+    fn handoff_failed(
         &self,
         id: i64,
         status: Option<u16>,
         error: &str,
         next_at: i64,
-    ) -> rusqlite::Result<()> {
+    ) -> Result<()> {
         self.write(|c| {
             c.execute(
                 "UPDATE handoffs SET state = 'queued', next_at = ?4, last_status = ?2,
@@ -505,7 +394,7 @@ impl Store {
     }
 
     /// The newest deliveries of a site (the console).
-    pub fn handoffs(&self, site: &str, limit: usize) -> rusqlite::Result<Vec<HandoffInfo>> {
+    fn handoffs(&self, site: &str, limit: usize) -> Result<Vec<HandoffInfo>> {
         use engage_engine::schedule::format_instant;
         self.read(|c| {
             let mut st = c.prepare_cached(

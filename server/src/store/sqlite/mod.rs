@@ -1,18 +1,23 @@
-//! SQLite storage in the data directory: one writer connection (WAL, all writes serialized) and a
-//! small pool of readers. Every call is blocking: the async side runs them on `spawn_blocking`.
+//! SQLite storage (the default): one file, one writer connection (WAL, all writes serialized) and
+//! a small pool of readers. One process.
 //!
 //! A new version is stored and activated in one `BEGIN IMMEDIATE` transaction with
 //! `synchronous=FULL`: a crash at any point leaves either the previous or the new version active,
 //! never a half-written one.
 
 use engage_engine::availability::SkillAvailability;
-use engage_engine::visit::{Event, EventKind};
+use engage_engine::visit::Event;
 use rusqlite::{params, Connection, OptionalExtension};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-pub mod conversations;
-pub mod sms;
+use super::{
+    kind_str, AvailabilityRow, EventCount, GroupQuery, GroupRow, NewVersion, Notice, Result,
+    Storage, StoredVersion, VersionInfo, VersionStore,
+};
+
+mod conversations;
+mod sms;
 
 pub const DB_FILE: &str = "engage.sqlite3";
 
@@ -69,7 +74,7 @@ CREATE UNIQUE INDEX events_dedup ON events
     conversations::MIGRATION,
 ];
 
-pub struct Store {
+pub struct SqliteStore {
     path: PathBuf,
     writer: Mutex<Connection>,
     readers: Mutex<Vec<Connection>>,
@@ -90,41 +95,6 @@ pub fn fault_kind(e: &rusqlite::Error) -> Option<&'static str> {
     }
 }
 
-/// A version to store and activate.
-pub struct NewVersion<'a> {
-    pub site: &'a str,
-    pub version: u64,
-    pub created_at: i64,
-    pub change: &'a str,
-    pub campaigns: usize,
-    pub warnings: &'a str,
-    pub document: &'a str,
-    pub bundle: &'a [u8],
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct VersionInfo {
-    pub version: u64,
-    pub created_at: String,
-    pub change: String,
-    pub campaigns: u64,
-    pub warnings: u64,
-    pub active: bool,
-}
-
-pub struct StoredVersion {
-    pub version: u64,
-    pub document: String,
-    pub bundle: String,
-}
-
-pub struct AvailabilityRow {
-    pub site: String,
-    pub skill: String,
-    pub availability: SkillAvailability,
-    pub updated_at: i64,
-}
-
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
@@ -137,17 +107,21 @@ fn configure(conn: &Connection) -> rusqlite::Result<()> {
     Ok(())
 }
 
-impl Store {
-    /// Opens (creating if needed) the database in `dir` and runs pending migrations.
-    pub fn open(dir: &Path) -> anyhow::Result<Store> {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| anyhow::anyhow!("cannot create data directory {}: {e}", dir.display()))?;
-        let path = dir.join(DB_FILE);
+impl SqliteStore {
+    /// Opens (creating it and its directory if needed) the database at `path` and runs pending
+    /// migrations.
+    pub fn open(path: &Path) -> anyhow::Result<SqliteStore> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| {
+                anyhow::anyhow!("cannot create data directory {}: {e}", dir.display())
+            })?;
+        }
+        let path = path.to_path_buf();
         let mut conn = Connection::open(&path)
             .map_err(|e| anyhow::anyhow!("cannot open {}: {e}", path.display()))?;
         configure(&conn)?;
         migrate(&mut conn)?;
-        Ok(Store {
+        Ok(SqliteStore {
             path,
             writer: Mutex::new(conn),
             readers: Mutex::new(Vec::new()),
@@ -160,10 +134,7 @@ impl Store {
     }
 
     /// Runs `f` on a reader connection from the pool (opening one if none is free).
-    pub fn read<T>(
-        &self,
-        f: impl FnOnce(&Connection) -> rusqlite::Result<T>,
-    ) -> rusqlite::Result<T> {
+    pub fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T> {
         let conn = lock(&self.readers).pop();
         let conn = match conn {
             Some(c) => c,
@@ -173,7 +144,7 @@ impl Store {
                 c
             }
         };
-        let out = f(&conn);
+        let out = f(&conn).map_err(Into::into);
         let mut pool = lock(&self.readers);
         if pool.len() < 8 {
             pool.push(conn);
@@ -182,10 +153,7 @@ impl Store {
     }
 
     /// Runs `f` on the single writer connection.
-    pub fn write<T>(
-        &self,
-        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>,
-    ) -> rusqlite::Result<T> {
+    pub fn write<T>(&self, f: impl FnOnce(&mut Connection) -> rusqlite::Result<T>) -> Result<T> {
         let out = f(&mut lock(&self.writer));
         // Remember a storage fault (disk full, read-only, locked, I/O) until a write succeeds,
         // so /healthz can say the server is degraded and why.
@@ -206,17 +174,14 @@ impl Store {
                 }
             }
         }
-        out
+        out.map_err(Into::into)
     }
+}
 
-    /// The storage fault the last write met, while it lasts.
-    pub fn fault(&self) -> Option<String> {
-        lock(&self.fault).clone()
-    }
-
-    /// The number the next version of `site` gets. Callers hold the site's edit lock, so no other
-    /// version of the site can be inserted in between.
-    pub fn next_version(&self, site: &str) -> rusqlite::Result<u64> {
+impl VersionStore for SqliteStore {
+    // One process: callers hold the site's edit lock, so no other version of the site can be
+    // inserted between this and `insert_version`.
+    fn next_version(&self, site: &str) -> Result<u64> {
         self.read(|c| {
             c.query_row(
                 "SELECT ifnull(max(version), 0) + 1 FROM versions WHERE site = ?1",
@@ -227,8 +192,7 @@ impl Store {
         .map(|v| v as u64)
     }
 
-    /// Stores a new version and makes it the active one, durably, in one transaction.
-    pub fn insert_version(&self, v: &NewVersion<'_>) -> rusqlite::Result<()> {
+    fn insert_version(&self, v: &NewVersion<'_>) -> Result<()> {
         self.write(|c| {
             durable(c, |tx| {
                 tx.execute(
@@ -260,13 +224,7 @@ impl Store {
         })
     }
 
-    /// Makes an existing version active (and replaces its bundle when it was recompiled).
-    pub fn activate(
-        &self,
-        site: &str,
-        version: u64,
-        bundle: Option<&[u8]>,
-    ) -> rusqlite::Result<()> {
+    fn activate(&self, site: &str, version: u64, bundle: Option<&[u8]>) -> Result<()> {
         self.write(|c| {
             durable(c, |tx| {
                 if let Some(b) = bundle {
@@ -288,22 +246,22 @@ impl Store {
         })
     }
 
-    /// Replaces the stored bundle of a version (recompiled over a later horizon).
-    pub fn update_bundle(&self, site: &str, version: u64, bundle: &[u8]) -> rusqlite::Result<()> {
+    fn update_bundle(&self, site: &str, version: u64, old: &str, bundle: &[u8]) -> Result<bool> {
         self.write(|c| {
             c.execute(
-                "UPDATE versions SET bundle = ?3 WHERE site = ?1 AND version = ?2",
+                "UPDATE versions SET bundle = ?3 WHERE site = ?1 AND version = ?2 AND bundle = ?4",
                 params![
                     site,
                     version as i64,
-                    std::str::from_utf8(bundle).unwrap_or_default()
+                    std::str::from_utf8(bundle).unwrap_or_default(),
+                    old
                 ],
             )
-            .map(drop)
+            .map(|n| n > 0)
         })
     }
 
-    pub fn version(&self, site: &str, version: u64) -> rusqlite::Result<Option<StoredVersion>> {
+    fn version(&self, site: &str, version: u64) -> Result<Option<StoredVersion>> {
         self.read(|c| {
             c.query_row(
                 "SELECT version, document, bundle FROM versions WHERE site = ?1 AND version = ?2",
@@ -314,7 +272,7 @@ impl Store {
         })
     }
 
-    pub fn active(&self, site: &str) -> rusqlite::Result<Option<StoredVersion>> {
+    fn active(&self, site: &str) -> Result<Option<StoredVersion>> {
         self.read(|c| {
             c.query_row(
                 "SELECT v.version, v.document, v.bundle FROM sites s
@@ -328,7 +286,7 @@ impl Store {
     }
 
     /// Every site's active version (start-up).
-    pub fn all_active(&self) -> rusqlite::Result<Vec<(String, StoredVersion)>> {
+    fn all_active(&self) -> Result<Vec<(String, StoredVersion)>> {
         self.read(|c| {
             let mut st = c.prepare(
                 "SELECT s.id, v.version, v.document, v.bundle FROM sites s
@@ -349,7 +307,7 @@ impl Store {
     }
 
     /// The history of a site, newest first; `None` when the site has no version.
-    pub fn versions(&self, site: &str) -> rusqlite::Result<Option<Vec<VersionInfo>>> {
+    fn versions(&self, site: &str) -> Result<Option<Vec<VersionInfo>>> {
         self.read(|c| {
             let active: Option<Option<i64>> = c
                 .query_row(
@@ -380,19 +338,19 @@ impl Store {
         })
     }
 
-    pub fn count_versions(&self) -> rusqlite::Result<u64> {
+    fn count_versions(&self) -> Result<u64> {
         self.read(|c| c.query_row("SELECT count(*) FROM versions", [], |r| r.get::<_, i64>(0)))
             .map(|n| n as u64)
     }
 
-    pub fn put_availability(
+    fn put_availability(
         &self,
         site: &str,
         skill: &str,
         a: &SkillAvailability,
         at: i64,
-        then: impl FnOnce(),
-    ) -> rusqlite::Result<()> {
+        then: &mut dyn FnMut(),
+    ) -> Result<()> {
         self.write(|c| {
             c.execute(
                 "INSERT INTO availability (site, skill, agents_online, agents_with_capacity,
@@ -418,36 +376,35 @@ impl Store {
         })
     }
 
-    pub fn all_availability(&self) -> rusqlite::Result<Vec<AvailabilityRow>> {
+    fn availability(&self, site: &str, skill: &str) -> Result<Option<AvailabilityRow>> {
         self.read(|c| {
-            let mut st = c.prepare(
-                "SELECT site, skill, agents_online, agents_with_capacity, expected_wait_seconds,
-                        updated_at FROM availability",
-            )?;
-            let rows = st.query_map([], |r| {
-                Ok(AvailabilityRow {
-                    site: r.get(0)?,
-                    skill: r.get(1)?,
-                    availability: SkillAvailability {
-                        agents_online: r.get(2)?,
-                        agents_with_capacity: r.get(3)?,
-                        expected_wait_seconds: r.get(4)?,
-                    },
-                    updated_at: r.get(5)?,
-                })
-            })?;
+            c.query_row(
+                &format!(
+                    "SELECT {AVAILABILITY_COLS} FROM availability WHERE site = ?1 AND skill = ?2"
+                ),
+                params![site, skill],
+                availability_row,
+            )
+            .optional()
+        })
+    }
+
+    fn all_availability(&self) -> Result<Vec<AvailabilityRow>> {
+        self.read(|c| {
+            let mut st = c.prepare(&format!("SELECT {AVAILABILITY_COLS} FROM availability"))?;
+            let rows = st.query_map([], availability_row)?;
             rows.collect()
         })
     }
 
     /// Stores a validated batch; returns how many events were new (duplicates are ignored).
-    pub fn insert_events(
+    fn insert_events(
         &self,
         site: &str,
         visitor: &str,
         events: &[Event],
         received_at: i64,
-    ) -> rusqlite::Result<usize> {
+    ) -> Result<usize> {
         self.write(|c| {
             let tx = c.transaction()?;
             let mut n = 0;
@@ -478,17 +435,107 @@ impl Store {
             Ok(n)
         })
     }
+
+    fn event_counts(&self, site: &str, from: i64, to: i64) -> Result<Vec<EventCount>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT campaign, engagement, kind, count(*) FROM events
+                 WHERE site = ?1 AND kind IN ('impression', 'accept', 'decline')
+                   AND at >= ?2 AND at < ?3 AND campaign IS NOT NULL
+                 GROUP BY campaign, engagement, kind",
+            )?;
+            let rows = st.query_map(params![site, from, to], |r| {
+                Ok(EventCount {
+                    campaign: r.get(0)?,
+                    engagement: r.get(1)?,
+                    kind: r.get(2)?,
+                    count: r.get::<_, i64>(3)? as u64,
+                })
+            })?;
+            rows.collect()
+        })
+    }
+
+    fn event_groups(&self, q: &GroupQuery<'_>) -> Result<Vec<GroupRow>> {
+        let (sel, grp) = if q.by_engagement {
+            ("campaign, engagement", "campaign, engagement")
+        } else {
+            ("campaign, NULL AS engagement", "campaign")
+        };
+        let sql = format!(
+            "WITH firsts AS (
+                SELECT {sel}, visitor, min(at) AS t0 FROM events
+                WHERE site = ?1 AND kind = ?2 AND at >= ?3 AND at < ?4 AND campaign IS NOT NULL
+                GROUP BY {grp}, visitor)
+             SELECT f.campaign, f.engagement, count(DISTINCT f.visitor),
+                    count(DISTINCT CASE WHEN g.id IS NOT NULL THEN f.visitor END),
+                    count(g.id), ifnull(sum(g.value), 0)
+             FROM firsts f
+             LEFT JOIN events g ON g.site = ?1 AND g.visitor = f.visitor AND g.kind = 'goal'
+                  AND g.at >= f.t0 AND g.at < f.t0 + ?5 AND (?6 IS NULL OR g.name = ?6)
+             GROUP BY f.campaign, f.engagement"
+        );
+        self.read(|c| {
+            let mut st = c.prepare_cached(&sql)?;
+            let rows = st.query_map(
+                params![q.site, q.kind, q.from, q.to, q.window_ms, q.goal],
+                |r| {
+                    Ok(GroupRow {
+                        campaign: r.get(0)?,
+                        engagement: r.get(1)?,
+                        visitors: r.get::<_, i64>(2)? as u64,
+                        converters: r.get::<_, i64>(3)? as u64,
+                        conversions: r.get::<_, i64>(4)? as u64,
+                        value: r.get(5)?,
+                    })
+                },
+            )?;
+            rows.collect()
+        })
+    }
 }
 
-pub fn kind_str(k: EventKind) -> &'static str {
-    match k {
-        EventKind::Impression => "impression",
-        EventKind::Accept => "accept",
-        EventKind::Decline => "decline",
-        EventKind::Control => "control",
-        EventKind::Goal => "goal",
-        EventKind::State => "state",
+impl Storage for SqliteStore {
+    fn backend(&self) -> &'static str {
+        "sqlite"
     }
+
+    fn fault(&self) -> Option<String> {
+        lock(&self.fault).clone()
+    }
+
+    fn ping(&self) -> Result<()> {
+        self.read(|c| c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)))
+            .map(drop)
+    }
+
+    fn shared(&self) -> bool {
+        false
+    }
+
+    fn listen(&self) -> Option<tokio::sync::mpsc::UnboundedReceiver<Option<Notice>>> {
+        None
+    }
+
+    fn as_sqlite(&self) -> Option<&SqliteStore> {
+        Some(self)
+    }
+}
+
+const AVAILABILITY_COLS: &str =
+    "site, skill, agents_online, agents_with_capacity, expected_wait_seconds, updated_at";
+
+fn availability_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<AvailabilityRow> {
+    Ok(AvailabilityRow {
+        site: r.get(0)?,
+        skill: r.get(1)?,
+        availability: SkillAvailability {
+            agents_online: r.get(2)?,
+            agents_with_capacity: r.get(3)?,
+            expected_wait_seconds: r.get(4)?,
+        },
+        updated_at: r.get(5)?,
+    })
 }
 
 fn stored(r: &rusqlite::Row<'_>) -> rusqlite::Result<StoredVersion> {

@@ -1,17 +1,12 @@
-//! SMS tables (SPEC §10): contacts, inboxes, campaigns, the outbox, opt-outs and the message log.
-//!
-//! The outbox has one row per distinct number per campaign (`UNIQUE (site, campaign, phone)`), so
-//! freezing an audience twice cannot queue a number twice. A row moves
-//! `queued → sending → sent → delivered | failed` (or `cancelled`); `sending` is written and
-//! committed *before* the provider request, with a lease, so after a crash the rows whose request
-//! may have reached the provider are known: they are queued again with `uncertain = 1` (at most
-//! one duplicate, never a silent drop).
+//! SMS tables on SQLite.
 
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::Value;
 use std::collections::HashSet;
 
-use super::{durable, Store};
+use super::{durable, SqliteStore};
+use crate::store::sms::*;
+use crate::store::Result;
 
 pub const MIGRATION: &str = r#"
 CREATE TABLE contacts (
@@ -122,114 +117,6 @@ CREATE TABLE sms_delivery (
 "#;
 
 /// How long a claimed row may stay `sending` before another sender may treat it as lost.
-pub const LEASE_MS: i64 = 60_000;
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct ContactRow {
-    pub id: String,
-    pub phone: String,
-    pub name: Option<String>,
-    pub tags: Vec<String>,
-    pub attributes: Value,
-    pub timezone: Option<String>,
-    pub consent: bool,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-#[derive(Debug, Clone)]
-pub struct InboxRow {
-    pub site: String,
-    pub id: String,
-    pub name: String,
-    pub provider: String,
-    pub from: String,
-    pub rate_per_second: u32,
-    pub help_text: Option<String>,
-    /// The provider's section as given (with its secrets).
-    pub config: Value,
-    pub webhook_secret: String,
-    pub created_at: i64,
-    pub updated_at: i64,
-}
-
-#[derive(Debug, Clone)]
-pub struct CampaignRow {
-    pub site: String,
-    pub id: String,
-    pub title: String,
-    pub message: String,
-    pub inbox: String,
-    pub audience: Value,
-    pub scheduled_at: i64,
-    pub quiet_hours: Option<Value>,
-    pub engagement: Option<String>,
-    pub status: String,
-    pub key: String,
-    pub created_at: i64,
-    pub updated_at: i64,
-    pub started_at: Option<i64>,
-    pub completed_at: Option<i64>,
-    pub recipients: u64,
-    pub opted_out: u64,
-    pub duplicates: u64,
-    pub no_consent: u64,
-}
-
-/// A row to queue when an audience is frozen.
-pub struct NewOutbox {
-    pub phone: String,
-    pub contact: String,
-    pub body: String,
-    pub timezone: String,
-    pub not_before: i64,
-    pub quiet: bool,
-}
-
-/// What the freeze found besides the rows.
-pub struct FreezeCounts {
-    pub opted_out: u64,
-    pub duplicates: u64,
-    pub no_consent: u64,
-}
-
-/// A claimed outbox row, ready to send.
-#[derive(Debug, Clone)]
-pub struct OutboxRow {
-    pub id: i64,
-    pub site: String,
-    pub campaign: String,
-    pub inbox: String,
-    pub phone: String,
-    pub body: String,
-    pub timezone: String,
-    pub attempts: u32,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Progress {
-    pub recipients: u64,
-    pub queued: u64,
-    pub sending: u64,
-    pub sent: u64,
-    pub delivered: u64,
-    pub failed: u64,
-    pub cancelled: u64,
-    pub opted_out: u64,
-    pub duplicates: u64,
-    pub no_consent: u64,
-    pub quiet_hours_waiting: u64,
-    pub replies: u64,
-    pub uncertain: u64,
-}
-
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct OptOut {
-    pub phone: String,
-    pub at: String,
-    pub source: String,
-}
-
 fn json_text(v: &Value) -> String {
     serde_json::to_string(v).unwrap_or_else(|_| "null".into())
 }
@@ -317,24 +204,6 @@ fn outbox(r: &Row<'_>) -> rusqlite::Result<OutboxRow> {
     })
 }
 
-/// What became of one provider request.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Outcome {
-    Sent(Option<String>),
-    Failed(String),
-    Retry { not_before: i64, error: String },
-    Quiet { not_before: i64 },
-}
-
-/// Result of a conditional change of a campaign.
-#[derive(Debug, PartialEq, Eq)]
-pub enum Change {
-    Done,
-    Missing,
-    /// Not allowed in this status.
-    Status(String),
-}
-
 fn status_of(c: &Connection, site: &str, id: &str) -> rusqlite::Result<Option<String>> {
     c.query_row(
         "SELECT status FROM sms_campaigns WHERE site = ?1 AND id = ?2",
@@ -344,16 +213,11 @@ fn status_of(c: &Connection, site: &str, id: &str) -> rusqlite::Result<Option<St
     .optional()
 }
 
-impl Store {
+impl SmsStore for SqliteStore {
     // ---- contacts
 
     /// Upserts every contact in one transaction; returns (created, updated).
-    pub fn upsert_contacts(
-        &self,
-        site: &str,
-        rows: &[ContactRow],
-        now: i64,
-    ) -> rusqlite::Result<(u64, u64)> {
+    fn upsert_contacts(&self, site: &str, rows: &[ContactRow], now: i64) -> Result<(u64, u64)> {
         self.write(|c| {
             durable(c, |tx| {
                 let mut exists =
@@ -393,14 +257,14 @@ impl Store {
 
     /// A page of contacts ordered by id, after `cursor`, optionally with a tag or matching `q`
     /// (in id, name or phone).
-    pub fn list_contacts(
+    fn list_contacts(
         &self,
         site: &str,
         tag: Option<&str>,
         q: Option<&str>,
         cursor: Option<&str>,
         limit: usize,
-    ) -> rusqlite::Result<Vec<ContactRow>> {
+    ) -> Result<Vec<ContactRow>> {
         self.read(|c| {
             let like = q.map(|q| {
                 format!(
@@ -425,7 +289,7 @@ impl Store {
     }
 
     /// Every contact of a site (audience estimates and freezes).
-    pub fn all_contacts(&self, site: &str) -> rusqlite::Result<Vec<ContactRow>> {
+    fn all_contacts(&self, site: &str) -> Result<Vec<ContactRow>> {
         self.read(|c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {CONTACT_COLS} FROM contacts WHERE site = ?1 ORDER BY id"
@@ -435,7 +299,7 @@ impl Store {
         })
     }
 
-    pub fn contact(&self, site: &str, id: &str) -> rusqlite::Result<Option<ContactRow>> {
+    fn contact(&self, site: &str, id: &str) -> Result<Option<ContactRow>> {
         self.read(|c| {
             c.query_row(
                 &format!("SELECT {CONTACT_COLS} FROM contacts WHERE site = ?1 AND id = ?2"),
@@ -447,11 +311,7 @@ impl Store {
     }
 
     /// The first contact (by id) with this number.
-    pub fn contact_by_phone(
-        &self,
-        site: &str,
-        phone: &str,
-    ) -> rusqlite::Result<Option<ContactRow>> {
+    fn contact_by_phone(&self, site: &str, phone: &str) -> Result<Option<ContactRow>> {
         self.read(|c| {
             c.query_row(
                 &format!("SELECT {CONTACT_COLS} FROM contacts WHERE site = ?1 AND phone = ?2 ORDER BY id LIMIT 1"),
@@ -462,7 +322,7 @@ impl Store {
         })
     }
 
-    pub fn contact_tags(&self, site: &str) -> rusqlite::Result<Vec<(String, u64)>> {
+    fn contact_tags(&self, site: &str) -> Result<Vec<(String, u64)>> {
         self.read(|c| {
             let mut st = c.prepare_cached(
                 "SELECT j.value, count(*) FROM contacts, json_each(contacts.tags) j
@@ -475,13 +335,13 @@ impl Store {
 
     /// Erases a contact; its messages keep only `hashed` in place of the number, and its queued
     /// messages are not sent. False when there was no such contact.
-    pub fn erase_contact(
+    fn erase_contact(
         &self,
         site: &str,
         id: &str,
         hashed: &dyn Fn(&str) -> String,
         now: i64,
-    ) -> rusqlite::Result<bool> {
+    ) -> Result<bool> {
         self.write(|c| {
             durable(c, |tx| {
                 let phone: Option<String> = tx
@@ -529,7 +389,7 @@ impl Store {
     // ---- inboxes
 
     /// Creates or replaces an inbox (its webhook secret is kept when it exists); true if new.
-    pub fn put_inbox(&self, row: &InboxRow) -> rusqlite::Result<bool> {
+    fn put_inbox(&self, row: &InboxRow) -> Result<bool> {
         self.write(|c| {
             durable(c, |tx| {
                 let n = tx.execute(
@@ -572,7 +432,7 @@ impl Store {
         })
     }
 
-    pub fn inbox(&self, site: &str, id: &str) -> rusqlite::Result<Option<InboxRow>> {
+    fn inbox(&self, site: &str, id: &str) -> Result<Option<InboxRow>> {
         self.read(|c| {
             c.query_row(
                 &format!("SELECT {INBOX_COLS} FROM sms_inboxes WHERE site = ?1 AND id = ?2"),
@@ -583,7 +443,7 @@ impl Store {
         })
     }
 
-    pub fn inboxes(&self, site: &str) -> rusqlite::Result<Vec<InboxRow>> {
+    fn inboxes(&self, site: &str) -> Result<Vec<InboxRow>> {
         self.read(|c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {INBOX_COLS} FROM sms_inboxes WHERE site = ?1 ORDER BY id"
@@ -594,7 +454,7 @@ impl Store {
     }
 
     /// Deletes an inbox no scheduled or sending campaign uses.
-    pub fn delete_inbox(&self, site: &str, id: &str) -> rusqlite::Result<Change> {
+    fn delete_inbox(&self, site: &str, id: &str) -> Result<Change> {
         self.write(|c| {
             durable(c, |tx| {
                 let busy: Option<String> = tx
@@ -620,7 +480,7 @@ impl Store {
     // ---- campaigns
 
     /// Inserts a new campaign; false when the id is taken.
-    pub fn insert_campaign(&self, row: &CampaignRow) -> rusqlite::Result<bool> {
+    fn insert_campaign(&self, row: &CampaignRow) -> Result<bool> {
         self.write(|c| {
             durable(c, |tx| {
                 let n = tx.execute(
@@ -651,7 +511,7 @@ impl Store {
     }
 
     /// Replaces the editable fields of a campaign that is still scheduled.
-    pub fn update_campaign(&self, row: &CampaignRow) -> rusqlite::Result<Change> {
+    fn update_campaign(&self, row: &CampaignRow) -> Result<Change> {
         self.write(|c| {
             durable(c, |tx| {
                 match status_of(tx, &row.site, &row.id)? {
@@ -683,7 +543,7 @@ impl Store {
         })
     }
 
-    pub fn campaign(&self, site: &str, id: &str) -> rusqlite::Result<Option<CampaignRow>> {
+    fn campaign(&self, site: &str, id: &str) -> Result<Option<CampaignRow>> {
         self.read(|c| {
             c.query_row(
                 &format!("SELECT {CAMPAIGN_COLS} FROM sms_campaigns WHERE site = ?1 AND id = ?2"),
@@ -695,7 +555,7 @@ impl Store {
     }
 
     /// Newest first.
-    pub fn campaigns(&self, site: &str) -> rusqlite::Result<Vec<CampaignRow>> {
+    fn campaigns(&self, site: &str) -> Result<Vec<CampaignRow>> {
         self.read(|c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {CAMPAIGN_COLS} FROM sms_campaigns WHERE site = ?1
@@ -707,7 +567,7 @@ impl Store {
     }
 
     /// Cancels a scheduled or sending campaign: its queued messages are not sent.
-    pub fn cancel_campaign(&self, site: &str, id: &str, now: i64) -> rusqlite::Result<Change> {
+    fn cancel_campaign(&self, site: &str, id: &str, now: i64) -> Result<Change> {
         self.write(|c| {
             durable(c, |tx| {
                 match status_of(tx, site, id)? {
@@ -731,7 +591,7 @@ impl Store {
     }
 
     /// Deletes a campaign that is not sending, with its outbox rows.
-    pub fn delete_campaign(&self, site: &str, id: &str) -> rusqlite::Result<Change> {
+    fn delete_campaign(&self, site: &str, id: &str) -> Result<Change> {
         self.write(|c| {
             durable(c, |tx| {
                 match status_of(tx, site, id)? {
@@ -753,12 +613,7 @@ impl Store {
     }
 
     /// Campaigns that started sending in `[from, to)`, oldest first.
-    pub fn campaigns_started(
-        &self,
-        site: &str,
-        from: i64,
-        to: i64,
-    ) -> rusqlite::Result<Vec<CampaignRow>> {
+    fn campaigns_started(&self, site: &str, from: i64, to: i64) -> Result<Vec<CampaignRow>> {
         self.read(|c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {CAMPAIGN_COLS} FROM sms_campaigns WHERE site = ?1
@@ -770,7 +625,7 @@ impl Store {
     }
 
     /// The scheduled campaign due first: (site, id, scheduled_at).
-    pub fn next_scheduled(&self) -> rusqlite::Result<Option<(String, String, i64)>> {
+    fn next_scheduled(&self) -> Result<Option<(String, String, i64)>> {
         self.read(|c| {
             c.query_row(
                 "SELECT site, id, scheduled_at FROM sms_campaigns WHERE status = 'scheduled'
@@ -784,7 +639,7 @@ impl Store {
 
     /// Freezes a campaign's audience into the outbox and starts it, in one transaction; false
     /// when it was no longer scheduled (cancelled or edited in between: the caller re-reads).
-    pub fn freeze(
+    fn freeze(
         &self,
         site: &str,
         id: &str,
@@ -792,7 +647,7 @@ impl Store {
         rows: &[NewOutbox],
         counts: &FreezeCounts,
         now: i64,
-    ) -> rusqlite::Result<bool> {
+    ) -> Result<bool> {
         self.write(|c| {
             durable(c, |tx| {
                 let n = tx.execute(
@@ -854,7 +709,7 @@ impl Store {
 
     /// After a restart: every row left `sending` may or may not have reached the provider.
     /// It is queued again, marked uncertain. Returns how many.
-    pub fn recover_inflight(&self, now: i64) -> rusqlite::Result<usize> {
+    fn recover_inflight(&self, now: i64) -> Result<usize> {
         self.write(|c| {
             c.execute(
                 "UPDATE sms_outbox SET state = 'queued', uncertain = 1, lease_until = NULL,
@@ -866,7 +721,7 @@ impl Store {
     }
 
     /// Rows `sending` whose lease ran out (a sender that died): queued again, uncertain.
-    pub fn reclaim_expired(&self, now: i64) -> rusqlite::Result<usize> {
+    fn reclaim_expired(&self, now: i64) -> Result<usize> {
         self.write(|c| {
             c.execute(
                 "UPDATE sms_outbox SET state = 'queued', uncertain = 1, lease_until = NULL,
@@ -879,7 +734,7 @@ impl Store {
 
     /// Claims the next due row of an inbox (`queued`, due, its campaign sending): it becomes
     /// `sending` with a lease, committed before the provider is called.
-    pub fn claim(&self, site: &str, inbox: &str, now: i64) -> rusqlite::Result<Option<OutboxRow>> {
+    fn claim(&self, site: &str, inbox: &str, now: i64) -> Result<Option<OutboxRow>> {
         self.write(|c| {
             c.query_row(
                 "UPDATE sms_outbox SET state = 'sending', lease_until = ?3 + ?4,
@@ -890,7 +745,7 @@ impl Store {
                                AND o.not_before <= ?3 AND k.status = 'sending'
                              ORDER BY o.not_before, o.id LIMIT 1)
                  RETURNING id, site, campaign, inbox, phone, body, timezone, attempts",
-                params![site, inbox, now, LEASE_MS],
+                params![site, inbox, now, lease_ms()],
                 outbox,
             )
             .optional()
@@ -898,7 +753,7 @@ impl Store {
     }
 
     /// The earliest `not_before` of an inbox's queued rows.
-    pub fn next_due(&self, site: &str, inbox: &str) -> rusqlite::Result<Option<i64>> {
+    fn next_due(&self, site: &str, inbox: &str) -> Result<Option<i64>> {
         self.read(|c| {
             c.query_row(
                 "SELECT min(o.not_before) FROM sms_outbox o
@@ -912,7 +767,7 @@ impl Store {
     }
 
     /// Every (site, inbox) with queued rows (start-up).
-    pub fn pending_inboxes(&self) -> rusqlite::Result<Vec<(String, String)>> {
+    fn pending_inboxes(&self) -> Result<Vec<(String, String)>> {
         self.read(|c| {
             let mut st = c.prepare(
                 "SELECT DISTINCT site, inbox FROM sms_outbox WHERE state IN ('queued', 'sending')",
@@ -923,7 +778,7 @@ impl Store {
     }
 
     /// Campaigns left `sending` with nothing queued (a crash right after the last send).
-    pub fn sending_campaigns(&self) -> rusqlite::Result<Vec<(String, String)>> {
+    fn sending_campaigns(&self) -> Result<Vec<(String, String)>> {
         self.read(|c| {
             let mut st =
                 c.prepare("SELECT site, id FROM sms_campaigns WHERE status = 'sending'")?;
@@ -934,12 +789,7 @@ impl Store {
 
     /// Records what became of a claimed row and, in the same transaction, completes its campaign
     /// when nothing is left queued or sending. True when the campaign completed now.
-    pub fn finish_row(
-        &self,
-        row: &OutboxRow,
-        outcome: &Outcome,
-        now: i64,
-    ) -> rusqlite::Result<bool> {
+    fn finish_row(&self, row: &OutboxRow, outcome: &Outcome, now: i64) -> Result<bool> {
         self.write(|c| {
             let tx = c.transaction()?;
             match outcome {
@@ -1000,7 +850,7 @@ impl Store {
     }
 
     /// Completes a sending campaign once no row is queued or sending; true when it did now.
-    pub fn complete_if_done(&self, site: &str, campaign: &str, now: i64) -> rusqlite::Result<bool> {
+    fn complete_if_done(&self, site: &str, campaign: &str, now: i64) -> Result<bool> {
         self.write(|c| {
             let n = c.execute(
                 "UPDATE sms_campaigns SET status = 'completed', completed_at = ?3, updated_at = ?3
@@ -1015,7 +865,7 @@ impl Store {
 
     /// A delivery report for row `id` of this site and inbox: `delivered` or `failed` (else only
     /// logged). Returns the campaign when the row exists.
-    pub fn delivery_report(
+    fn delivery_report(
         &self,
         site: &str,
         inbox: &str,
@@ -1023,7 +873,7 @@ impl Store {
         status: &str,
         detail: &str,
         now: i64,
-    ) -> rusqlite::Result<Option<String>> {
+    ) -> Result<Option<String>> {
         self.write(|c| {
             let tx = c.transaction()?;
             let campaign: Option<String> = tx
@@ -1061,12 +911,7 @@ impl Store {
     }
 
     /// Where a campaign stands.
-    pub fn progress(
-        &self,
-        site: &str,
-        campaign: &CampaignRow,
-        now: i64,
-    ) -> rusqlite::Result<Progress> {
+    fn progress(&self, site: &str, campaign: &CampaignRow, now: i64) -> Result<Progress> {
         self.read(|c| {
             let mut p = Progress {
                 recipients: campaign.recipients,
@@ -1110,13 +955,7 @@ impl Store {
     // ---- opt-outs and the message log
 
     /// Opts a number out; true when it was not opted out before.
-    pub fn opt_out(
-        &self,
-        site: &str,
-        phone: &str,
-        source: &str,
-        now: i64,
-    ) -> rusqlite::Result<bool> {
+    fn opt_out(&self, site: &str, phone: &str, source: &str, now: i64) -> Result<bool> {
         self.write(|c| {
             let n = c.execute(
                 "INSERT INTO sms_optouts (site, phone, at, source) VALUES (?1, ?2, ?3, ?4)
@@ -1128,7 +967,7 @@ impl Store {
     }
 
     /// Opts a number back in; true when it was opted out.
-    pub fn opt_in(&self, site: &str, phone: &str) -> rusqlite::Result<bool> {
+    fn opt_in(&self, site: &str, phone: &str) -> Result<bool> {
         self.write(|c| {
             let n = c.execute(
                 "DELETE FROM sms_optouts WHERE site = ?1 AND phone = ?2",
@@ -1138,7 +977,7 @@ impl Store {
         })
     }
 
-    pub fn opted_out_set(&self, site: &str) -> rusqlite::Result<HashSet<String>> {
+    fn opted_out_set(&self, site: &str) -> Result<HashSet<String>> {
         self.read(|c| {
             let mut st = c.prepare_cached("SELECT phone FROM sms_optouts WHERE site = ?1")?;
             let rows = st.query_map([site], |r| r.get(0))?;
@@ -1146,14 +985,14 @@ impl Store {
         })
     }
 
-    pub fn is_opted_out(&self, site: &str, phone: &str) -> rusqlite::Result<bool> {
+    fn is_opted_out(&self, site: &str, phone: &str) -> Result<bool> {
         self.read(|c| {
             c.prepare_cached("SELECT 1 FROM sms_optouts WHERE site = ?1 AND phone = ?2")?
                 .exists(params![site, phone])
         })
     }
 
-    pub fn opt_outs(&self, site: &str) -> rusqlite::Result<Vec<OptOut>> {
+    fn opt_outs(&self, site: &str) -> Result<Vec<OptOut>> {
         self.read(|c| {
             let mut st = c.prepare_cached(
                 "SELECT phone, at, source FROM sms_optouts WHERE site = ?1 ORDER BY at DESC, phone",
@@ -1170,7 +1009,7 @@ impl Store {
     }
 
     /// The campaign whose message most recently went to `phone` (what a reply answers).
-    pub fn last_campaign_to(&self, site: &str, phone: &str) -> rusqlite::Result<Option<String>> {
+    fn last_campaign_to(&self, site: &str, phone: &str) -> Result<Option<String>> {
         self.read(|c| {
             c.query_row(
                 "SELECT campaign FROM sms_outbox WHERE site = ?1 AND phone = ?2
@@ -1184,13 +1023,13 @@ impl Store {
 
     /// The campaign of outbox row `id` when it went to `phone` through `inbox`: a reply that
     /// names the message it answers (CM's `reference`) belongs to that message's campaign.
-    pub fn campaign_of_row(
+    fn campaign_of_row(
         &self,
         site: &str,
         inbox: &str,
         id: i64,
         phone: &str,
-    ) -> rusqlite::Result<Option<String>> {
+    ) -> Result<Option<String>> {
         self.read(|c| {
             c.query_row(
                 "SELECT campaign FROM sms_outbox
@@ -1203,7 +1042,7 @@ impl Store {
     }
 
     #[allow(clippy::too_many_arguments)]
-    pub fn log_message(
+    fn log_message(
         &self,
         site: &str,
         inbox: &str,
@@ -1213,7 +1052,7 @@ impl Store {
         kind: &str,
         campaign: Option<&str>,
         now: i64,
-    ) -> rusqlite::Result<i64> {
+    ) -> Result<i64> {
         self.write(|c| {
             c.execute(
                 "INSERT INTO sms_messages (site, inbox, direction, phone, text, kind, campaign, at)
@@ -1222,5 +1061,10 @@ impl Store {
             )?;
             Ok(c.last_insert_rowid())
         })
+    }
+
+    /// One process: its lanes are the only ones.
+    fn lane_lease(&self, _site: &str, _inbox: &str, _now: i64, _ttl_ms: i64) -> Result<bool> {
+        Ok(true)
     }
 }
