@@ -28,6 +28,15 @@ struct Cli {
     /// Data directory (SQLite database, admin token digest).
     #[arg(long, env = "ENGAGE_DATA", default_value = "./data")]
     data: PathBuf,
+    /// The database: `sqlite://<path>` (default: engage.sqlite3 in --data) or
+    /// `postgres://user:password@host:port/db`, which any number of engage-server processes
+    /// can share (they then behave as one server).
+    #[arg(long, env = "ENGAGE_DATABASE_URL")]
+    database: Option<String>,
+    /// How long an SMS message or hand-off being sent may stay unfinished before another server
+    /// sharing the database takes it as lost and sends it again, seconds.
+    #[arg(long, env = "ENGAGE_LEASE_SECONDS", default_value_t = 60)]
+    lease_seconds: u32,
     /// Static root: tag.js, pkg/, demo/, admin/.
     #[arg(long, env = "ENGAGE_WWW", default_value = "./www")]
     www: PathBuf,
@@ -107,6 +116,8 @@ fn main() {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::new(&cli.data);
+    config.database = cli.database.clone();
+    engage_server::store::sms::set_lease_ms(i64::from(cli.lease_seconds) * 1000);
     config.www = cli.www.clone();
     config.country_header = header_name("--country-header", cli.country_header)?;
     config.client_ip_header = header_name("--client-ip-header", cli.client_ip_header)?;
@@ -176,6 +187,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     tokio::spawn(publish::refresher(state.clone(), refresh_every));
     engage_server::sms::sender::start(&state)?;
     engage_server::conversations::start_worker(&state)?;
+    engage_server::fanout::start(&state);
     let shutdown_state = state.clone();
     let router = app(state.clone());
     let server = engage_server::serve::serve(listener, router, state, limits, async move {

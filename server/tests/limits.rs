@@ -174,7 +174,8 @@ async fn http2_prior_knowledge_is_served() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_database_answers_503_keeps_serving_and_recovers() {
-    let t = TestApp::new();
+    // SQLite's own page limit; PostgreSQL's faults are covered in `replicas.rs`.
+    let t = TestApp::with(|c| c.database = None);
     site(&t).await;
     let bundle_before = t.get("/v1/sites/acme/bundle").await;
     bundle_before.assert_status(200);
@@ -182,6 +183,8 @@ async fn a_full_database_answers_503_keeps_serving_and_recovers() {
     let full = |limit: Option<i64>| {
         t.state
             .store
+            .as_sqlite()
+            .expect("a SQLite store")
             .write(|c| {
                 let pages: i64 = c.query_row("PRAGMA page_count", [], |r| r.get(0))?;
                 c.query_row(

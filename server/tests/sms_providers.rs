@@ -169,10 +169,12 @@ struct Row {
     error: Option<String>,
 }
 
-/// The outbox rows of a campaign, by phone.
+/// The outbox rows of a campaign, by phone (this suite runs on SQLite, see `xtask/src/test.rs`).
 fn outbox(app: &TestApp, campaign: &str) -> BTreeMap<String, Row> {
     app.state
         .store
+        .as_sqlite()
+        .expect("a SQLite store")
         .read(|c| {
             let mut st = c.prepare(
                 "SELECT id, phone, state, attempts, provider_ref, error FROM sms_outbox

@@ -4,7 +4,7 @@
 mod common;
 
 use bytes::Bytes;
-use common::{client, document, http, serve, TestApp, TOKEN};
+use common::{client, document, http, next_data, serve, TestApp, TOKEN};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use std::time::Duration;
@@ -81,35 +81,6 @@ async fn endpoints_over_a_socket() {
         .await
         .unwrap()
         .unwrap();
-}
-
-/// Reads SSE frames until a `data:` line satisfying `want` arrives.
-async fn next_data(
-    body: &mut hyper::body::Incoming,
-    buf: &mut String,
-    want: impl Fn(&Value) -> bool,
-) -> Value {
-    loop {
-        while let Some(end) = buf.find("\n\n") {
-            let event: String = buf.drain(..end + 2).collect();
-            for line in event.lines() {
-                if let Some(data) = line.strip_prefix("data: ") {
-                    let v: Value = serde_json::from_str(data).unwrap();
-                    if want(&v) {
-                        return v;
-                    }
-                }
-            }
-        }
-        let frame = tokio::time::timeout(Duration::from_secs(5), body.frame())
-            .await
-            .expect("an SSE frame in time")
-            .expect("the stream is open")
-            .unwrap();
-        if let Ok(data) = frame.into_data() {
-            buf.push_str(std::str::from_utf8(&data).unwrap());
-        }
-    }
 }
 
 #[tokio::test]

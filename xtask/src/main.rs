@@ -7,6 +7,8 @@ mod cmd;
 mod demo;
 mod demo_receiver;
 mod demo_sms;
+#[path = "../../server/tests/common/postgres.rs"]
+mod postgres;
 mod setup;
 mod size;
 mod test;

@@ -64,6 +64,7 @@ pub fn run(browser: bool) -> Result<Tools> {
     if browser {
         ensure_chromium()?;
         ensure_kannel()?;
+        ensure_postgres()?;
     }
     ensure_npm_packages(browser)?;
     println!(
@@ -319,6 +320,22 @@ fn ensure_chromium() -> Result {
 
 /// Kannel for the SMS tests and the demo. The harness runs private instances on free ports with
 /// configs of its own; it needs only the binaries, not Debian's service.
+/// PostgreSQL's server binaries (`initdb`, `pg_ctl`) for the tests' clusters; the Debian
+/// package's own cluster is not used (tests start theirs on free ports).
+pub fn ensure_postgres() -> Result {
+    if crate::postgres::bin_dir().is_ok() {
+        return Ok(());
+    }
+    let hint = "sudo apt-get update && sudo apt-get install -y postgresql";
+    if !cmd::is_root() || cmd::which("apt-get").is_none() {
+        return Err(format!(
+            "PostgreSQL (initdb, pg_ctl) is required for the PostgreSQL tests. Run:\n    {hint}"
+        ));
+    }
+    apt_install(&["postgresql"])?;
+    crate::postgres::bin_dir().map(drop)
+}
+
 pub fn ensure_kannel() -> Result {
     let present = || {
         [BEARERBOX, SMSBOX, FAKESMSC]

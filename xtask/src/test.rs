@@ -108,6 +108,7 @@ fn all_steps(r: &mut Report) -> Result {
             "engage-runtime",
         ])
     })?;
+    r.step("server API suites on PostgreSQL", postgres_suites)?;
     r.step("engine builds for wasm32", || {
         cargo(&[
             "build",
@@ -126,6 +127,23 @@ fn all_steps(r: &mut Report) -> Result {
     r.step("end-to-end tests", end_to_end)?;
     r.step("size budget", || size::run().map(|()| None))
 }
+
+/// The server's API suites again, every test app on a fresh database of a real PostgreSQL
+/// cluster started here (SPEC §12; `replicas.rs` already ran with the native tests).
+fn postgres_suites() -> Result<Option<&'static str>> {
+    let cluster = crate::postgres::Cluster::start()?;
+    println!("    PostgreSQL on 127.0.0.1:{}", cluster.port());
+    let mut test = cmd::cargo();
+    test.args(["test", "-p", "engage-server"]);
+    for suite in POSTGRES_SUITES {
+        test.args(["--test", suite]);
+    }
+    test.env("ENGAGE_TEST_POSTGRES", cluster.url("postgres"));
+    cmd::run(&mut test).map(|()| None)
+}
+
+/// The suites that run on both backends (the rest test one process or SQLite's own limits).
+const POSTGRES_SUITES: &[&str] = &["api", "sms_api", "conversations_api", "scenarios", "socket"];
 
 fn cargo(args: &[&str]) -> Result<Option<&'static str>> {
     cmd::run(cmd::cargo().args(args)).map(|()| None)

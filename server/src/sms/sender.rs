@@ -426,12 +426,44 @@ fn freeze(st: &AppState, site: &str, id: &str) -> anyhow::Result<Option<String>>
     }
 }
 
+/// How long a process holds an inbox's lane without renewing it (servers sharing a database
+/// send an inbox's messages one process at a time, so the inbox's rate holds).
+const LANE_LEASE_MS: i64 = 10_000;
+
+/// Whether this process holds the lane, renewing the lease when half of it is gone.
+async fn holds_lane(st: &AppState, site: &str, inbox: &str, until: &mut i64) -> bool {
+    let now = st.now();
+    if now < *until - LANE_LEASE_MS / 2 {
+        return true;
+    }
+    let (st2, s2, i2) = (st.clone(), site.to_owned(), inbox.to_owned());
+    match blocking(move || Ok(st2.store.lane_lease(&s2, &i2, now, LANE_LEASE_MS)?)).await {
+        Ok(true) => {
+            *until = now + LANE_LEASE_MS;
+            true
+        }
+        Ok(false) => false,
+        Err(e) => {
+            tracing::warn!(%site, %inbox, "cannot take the SMS lane: {e:#}");
+            false
+        }
+    }
+}
+
 /// One inbox's sending loop.
 async fn lane(st: AppState, site: String, inbox: String, notify: Arc<Notify>) {
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
+    let mut lease_until = i64::MIN;
     loop {
         if *st.shutdown.borrow() {
             return;
+        }
+        if !holds_lane(&st, &site, &inbox, &mut lease_until).await {
+            // Another server sends this inbox's messages; take over if its lease runs out.
+            if !wait_until(&st, Some(st.now() + LANE_LEASE_MS), &notify).await {
+                return;
+            }
+            continue;
         }
         let st2 = st.clone();
         let (s2, i2) = (site.clone(), inbox.clone());
@@ -465,6 +497,9 @@ async fn lane(st: AppState, site: String, inbox: String, notify: Arc<Notify>) {
         let mut quiet_of: HashMap<String, Option<(u32, u32)>> = HashMap::new();
         // Send until nothing is due; then sleep until the next row is.
         loop {
+            if !holds_lane(&st, &site, &inbox, &mut lease_until).await {
+                break;
+            }
             let Ok(permit) = permits.clone().acquire_owned().await else {
                 return;
             };

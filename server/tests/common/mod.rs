@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod kannel;
+pub mod postgres;
 
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode};
@@ -114,6 +115,54 @@ pub fn make_www(root: &Path) {
     .unwrap();
 }
 
+/// The environment variable naming a PostgreSQL server (an admin URL such as
+/// `postgres://postgres@127.0.0.1:5432/postgres`): when set, every test app gets a fresh
+/// database of its own there instead of SQLite (`cargo xtask test` runs the API suites both ways).
+pub const POSTGRES_ENV: &str = "ENGAGE_TEST_POSTGRES";
+
+/// A fresh database on the server `ENGAGE_TEST_POSTGRES` names, or `None` (SQLite).
+pub fn test_database() -> Option<String> {
+    let admin = std::env::var(POSTGRES_ENV).ok().filter(|u| !u.is_empty())?;
+    Some(create_database(&admin))
+}
+
+/// Creates a database with a unique name on the server of `admin_url` and returns its URL.
+pub fn create_database(admin_url: &str) -> String {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let name = format!(
+        "t{}_{}_{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::SeqCst),
+        now_ms() % 1_000_000
+    );
+    let admin = admin_url.to_owned();
+    let sql = format!("CREATE DATABASE {name}");
+    // Its own thread and runtime: callers may be inside a test's runtime.
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let (client, conn) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+                .await
+                .unwrap_or_else(|e| panic!("{POSTGRES_ENV}={admin}: cannot connect: {e}"));
+            tokio::spawn(conn);
+            client.batch_execute(&sql).await.unwrap();
+        });
+    })
+    .join()
+    .unwrap();
+    match admin_url.rfind('/') {
+        Some(i)
+            if admin_url[..i].contains("://") && admin_url[..i].ends_with(|c: char| c != '/') =>
+        {
+            format!("{}/{name}", &admin_url[..i])
+        }
+        _ => format!("{admin_url}/{name}"),
+    }
+}
+
 pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -136,6 +185,7 @@ impl TestApp {
         make_www(&dir.path().join("www"));
         let mut cfg = Config::new(dir.path().join("data"));
         cfg.www = dir.path().join("www");
+        cfg.database = test_database();
         f(&mut cfg);
         let clock = Arc::new(AtomicI64::new(now_ms()));
         let c2 = clock.clone();
@@ -380,12 +430,18 @@ pub fn free_port() -> u16 {
 
 /// Starts the binary on `port` over `dir/data` and `dir/www`, waiting for its address line.
 pub fn start_binary(dir: &Path, port: u16) -> ServerProcess {
+    start_binary_with(dir, port, &[])
+}
+
+/// [`start_binary`] with more arguments (`--database postgres://…`).
+pub fn start_binary_with(dir: &Path, port: u16, args: &[&str]) -> ServerProcess {
     use std::io::BufRead;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_engage-server"))
         .args(["--listen", &format!("127.0.0.1:{port}"), "--data"])
         .arg(dir.join("data"))
         .arg("--www")
         .arg(dir.join("www"))
+        .args(args)
         .env("ENGAGE_ADMIN_TOKEN", TOKEN)
         .env("RUST_LOG", "warn")
         .stdout(std::process::Stdio::piped())
@@ -405,4 +461,33 @@ pub fn start_binary(dir: &Path, port: u16) -> ServerProcess {
     // Keep draining stdout so the server never blocks on it.
     std::thread::spawn(move || for _ in lines {});
     ServerProcess { child, base }
+}
+
+/// Reads SSE frames until a `data:` line satisfying `want` arrives.
+pub async fn next_data(
+    body: &mut hyper::body::Incoming,
+    buf: &mut String,
+    want: impl Fn(&Value) -> bool,
+) -> Value {
+    loop {
+        while let Some(end) = buf.find("\n\n") {
+            let event: String = buf.drain(..end + 2).collect();
+            for line in event.lines() {
+                if let Some(data) = line.strip_prefix("data: ") {
+                    let v: Value = serde_json::from_str(data).unwrap();
+                    if want(&v) {
+                        return v;
+                    }
+                }
+            }
+        }
+        let frame = tokio::time::timeout(std::time::Duration::from_secs(5), body.frame())
+            .await
+            .expect("an SSE frame in time")
+            .expect("the stream is open")
+            .unwrap();
+        if let Ok(data) = frame.into_data() {
+            buf.push_str(std::str::from_utf8(&data).unwrap());
+        }
+    }
 }
