@@ -47,6 +47,8 @@ pub struct Metrics {
     pub connections_open: AtomicI64,
     pub connections_refused: AtomicU64,
     pub sse_refused: AtomicU64,
+    /// SMS messages this process handed to a provider.
+    pub sms_sent: AtomicU64,
 }
 
 impl Metrics {
@@ -124,7 +126,13 @@ impl Metrics {
                 "engage_http_request_duration_seconds_count{{route=\"{route}\"}} {count}"
             );
         }
-        let scalars: [(&str, &str, &str, i64); 9] = [
+        let scalars: [(&str, &str, &str, i64); 10] = [
+            (
+                "engage_sms_sent_total",
+                "counter",
+                "SMS messages this server handed to a provider.",
+                self.sms_sent.load(Relaxed) as i64,
+            ),
             (
                 "engage_connections_open",
                 "gauge",

@@ -27,6 +27,25 @@ pub fn run(extra: &[String]) -> Result {
     Ok(())
 }
 
+/// `cargo xtask bench-store`: the storage benchmark (`server/examples/store_bench.rs`) on SQLite
+/// and on a PostgreSQL cluster started here, one after the other on the same machine.
+pub fn store(ingest: u64, total: u64) -> Result {
+    cmd::run(cmd::cargo().args([
+        "build",
+        "--release",
+        "-p",
+        "engage-server",
+        "--example",
+        "store_bench",
+    ]))?;
+    let bin = cmd::target_dir().join("release/examples/store_bench");
+    let (ingest, total) = (ingest.to_string(), total.to_string());
+    cmd::run(std::process::Command::new(&bin).args(["sqlite", &ingest, &total]))?;
+    let cluster = crate::postgres::Cluster::start()?;
+    let url = cluster.create_database("bench")?;
+    cmd::run(std::process::Command::new(&bin).args([url.as_str(), &ingest, &total]))
+}
+
 /// Every `<bench>/new/estimates.json` under `dir`, as (bench path, median in ns).
 fn collect_medians(base: &Path, dir: &Path, out: &mut Vec<(String, f64)>) {
     let estimates = dir.join("new").join("estimates.json");

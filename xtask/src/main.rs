@@ -28,7 +28,10 @@ commands:
   demo [--listen ADDR] [--data DIR]
                       build and run the server with the demo campaigns
   bench [-- ARGS]     the engine's criterion benchmarks
-  bench-sms [RATE]    SMS figures: 100,000-contact freeze, send rate through Kannel, RSS";
+  bench-sms [RATE]    SMS figures: 100,000-contact freeze, send rate through Kannel, RSS
+  bench-store [INGEST] [TOTAL]
+                      storage figures on SQLite and PostgreSQL: event ingestion rows/s,
+                      report query time over TOTAL events (default 200000 10000000)";
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -52,6 +55,18 @@ fn dispatch(args: &[String]) -> Result {
         "size" => no_args(command, rest).and_then(|()| size::run()),
         "test" => no_args(command, rest).and_then(|()| test::run()),
         "demo" => demo::run(&demo::parse(rest)?),
+        "bench-store" => {
+            let n = |i: usize, default: u64| -> Result<u64> {
+                rest.get(i).map_or(Ok(default), |v| {
+                    v.parse()
+                        .map_err(|_| format!("bench-store: {v} is not a number"))
+                })
+            };
+            if rest.len() > 2 {
+                return Err(format!("bench-store: unexpected arguments {rest:?}"));
+            }
+            bench::store(n(0, 200_000)?, n(1, 10_000_000)?)
+        }
         "bench-sms" => match rest {
             [] => bench_sms::run(500),
             [rate] => bench_sms::run(

@@ -433,7 +433,7 @@ const LANE_LEASE_MS: i64 = 10_000;
 /// Whether this process holds the lane, renewing the lease when half of it is gone.
 async fn holds_lane(st: &AppState, site: &str, inbox: &str, until: &mut i64) -> bool {
     let now = st.now();
-    if now < *until - LANE_LEASE_MS / 2 {
+    if now < until.saturating_sub(LANE_LEASE_MS / 2) {
         return true;
     }
     let (st2, s2, i2) = (st.clone(), site.to_owned(), inbox.to_owned());
@@ -597,7 +597,12 @@ async fn send_one(
         };
         let now = st.now();
         match result {
-            Ok(a) => Outcome::Sent(a.provider_ref),
+            Ok(a) => {
+                st.metrics
+                    .sms_sent
+                    .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                Outcome::Sent(a.provider_ref)
+            }
             Err(SendError::Transient(e)) if out.attempts < MAX_ATTEMPTS => {
                 tracing::info!(
                     row = out.id,
