@@ -124,7 +124,7 @@ fn batch(b: u64, base: i64) -> Vec<Event> {
     (0..10)
         .map(|i| {
             let kind = match i {
-                0 if b % 10 == 0 => EventKind::Control,
+                0 if matches!(b % 10, 0) => EventKind::Control,
                 7 => EventKind::Accept,
                 8 => EventKind::Decline,
                 9 => EventKind::Goal,
@@ -205,7 +205,7 @@ fn fill(
                 for g in from..to {
                     let b = g / 10;
                     let kind = match g % 10 {
-                        0 if b % 10 == 0 => "control",
+                        0 if matches!(b % 10, 0) => "control",
                         7 => "accept",
                         8 => "decline",
                         9 => "goal",
