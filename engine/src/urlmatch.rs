@@ -12,34 +12,51 @@
 //!   unless the pattern starts with `(?i)` (stripped and turned into the engine's
 //!   case-insensitive flag, so it also works with JavaScript's `RegExp`). Not validated here; an
 //!   invalid pattern never matches.
-//! - `pattern` on `url`: WHATWG URLPattern constructor-string syntax, matched per component
-//!   (protocol, hostname, port, pathname, search, hash): `*` is any run of characters (also
-//!   empty, also across `/`), `:name` is one or more characters other than `/` in the pathname
-//!   and other than `.` in the hostname (any character elsewhere), `{...}` groups and `{...}?`
-//!   optional groups (`https://{*.}?acme.example/*`), `:name?`/`*?` optional (in the pathname
-//!   a `/` right before an optional `:name`/`*` is part of the optional part), `\` escapes.
-//!   Scheme and host compare ASCII case-insensitively, the rest case-sensitively. A pattern
-//!   without a port matches only the scheme's default port (`https://acme.example` is
-//!   `https://acme.example:443`); `:*` matches any port. A pattern without a path is the home
-//!   page (`/`). A pattern without `?search`/`#hash` matches any query/hash; with one, it must
-//!   match (`?` right after `*`, `}` or `:name` is a modifier, as in URLPattern: write `\?`).
-//!   Trailing slash: the page's path also matches with its trailing `/` removed or added
-//!   (`/shop/` matches the page `/shop` and `/shop` matches `/shop/`; `/shop/*` matches
-//!   `/shop`). Relative patterns starting with `/` or `*` (`/pricing*`, `*/checkout*`) match the
-//!   pathname (and the search/hash they give) on any origin. Not supported (an error at
-//!   compile time): regular-expression groups `(...)`, the `+`/`*` repeat modifiers after `}`
-//!   or `:name`, nested groups, credentials (`user@`). Literals in the path, search and hash
-//!   are percent-encoded as browsers do (spaces, quotes, `<>`, non-ASCII), so both
-//!   `/über` and `/%C3%BCber` match the page `https://acme.example/%C3%BCber`. Hosts are not
-//!   converted to punycode.
+//! - `pattern` on `url`: a WHATWG URLPattern constructor string (compiled by `urlpattern.rs`:
+//!   the standard's tokenizer, constructor-string parser and part lists). In each component:
+//!   `:name` is one or more characters up to the component's delimiter, `*` any run (also empty,
+//!   also across the delimiter), `(regex)` and `:name(regex)` a regular expression, `{...}` a
+//!   group; `?` (optional), `*` (zero or more) and `+` (one or more) modify a `:name`, `*`,
+//!   `(...)` or `}`; `\` escapes; with the prefix rule of the pathname (`/` before a modified
+//!   `:name`/`*`/`(...)` goes with it: `/books/:id?` matches `/books`). A `?` right after one of
+//!   those is a modifier, not the search: write `\?`. Components:
+//!
+//!   | component | given by             | when not given             | compares            | `:name` stops at | fixed text |
+//!   |-----------|----------------------|----------------------------|---------------------|------------------|------------|
+//!   | scheme    | `scheme:`            | any (relative pattern)     | ASCII case-insens.  | —                | `[a-z0-9+.-]`, lowercased |
+//!   | user info | `user:pass@`         | any                        | —                   | —                | only `*` (page URLs carry none) |
+//!   | host      | `//host`             | any (relative); `""` when a scheme is followed by a port, path, `?` or `#` | ASCII case-insens. | `.` | no forbidden host characters, lowercased; `[...]` IPv6 with escaped `\:`; no punycode |
+//!   | port      | `:port` after host   | the default port when a host is given, else any | exact; the default port is also `""` | — | digits ≤ 65535; the scheme's default port is `""`; `:*` any |
+//!   | path      | from `/`             | any (`https://acme.example` is the whole origin); `/` when `?`/`#` follows the host | exact | `/` | percent-encoded as browsers do |
+//!   | search    | `?...`               | any; `""` when `#` follows the path | exact    | —                | percent-encoded |
+//!   | hash      | `#...`               | any                        | exact               | —                | percent-encoded |
+//!
+//!   Our rules beyond the standard: a pattern's own trailing fixed `/` in the path is optional
+//!   (`/shop/` matches `/shop` and `/shop/`; `/shop/*`, `/shop/:x` and `/shop` do not get it:
+//!   `/shop/*` does not match `/shop`, `/shop` does not match `/shop/`). Relative patterns
+//!   (no scheme; they must start with `/`, `*`, `(`, `?` or `#`) match on any origin. A pattern
+//!   with a port matches a page on the default port when it names that port
+//!   (`http{s}?://x:443/` matches `https://x/`). Pathnames of non-special schemes are read like
+//!   special ones; dot segments in fixed text are kept as written.
+//!   Regular expressions: the subset the `regex` crate and JavaScript's `RegExp` read alike,
+//!   checked at upload: literals, `.`, `^`, `$`, `|`, `(?:...)`, classes `[...]`/`[^...]`
+//!   with ranges, quantifiers `* + ? {n} {n,} {n,m}` (n ≤ m ≤ 1000) and their lazy forms,
+//!   `\d \w \s` (rewritten as ASCII classes, as in JavaScript) and their negations, `\t \n
+//!   \r \f \v \xHH \uHHHH` and escaped punctuation. Rejected with a message: lookaround,
+//!   named or capturing groups, backreferences, `\b`, `\p{...}`, `[[`, `&&`/`--`/`~~` in
+//!   classes. A component with a regular expression compiles, as URLPattern does it, to one
+//!   anchored expression run by the [`RegexEngine`] (case-insensitive for scheme and host);
+//!   the others stay matcher programs. Every pattern URLPattern rejects is rejected here, with
+//!   the problem named; so are patterns no page URL can match (`{https://}x/`, `mailto:*`,
+//!   `https:///x`) and user info.
 //! - `pattern` on `title`/`section`: a `*` glob over the whole string, ASCII case-insensitive.
 //! - The page URL is parsed without a URL library: `scheme://[user@]host[:port]/path?query#hash`
 //!   (a bare `/path?query#hash` also works for relative patterns). A string that isn't such a
 //!   URL matches no `pattern`. Default ports are dropped (`:443` on https), an empty path is `/`.
 //!
-//! Matching is a dynamic program over (pattern position, text position), O(pattern × text),
-//! never exponential whatever the admin wrote; components longer than [`MAX_TEXT`] bytes never
-//! match a pattern.
+//! Matching a matcher program is a dynamic program over (pattern position, text position),
+//! O(pattern² × text) at worst (O(pattern × text) without repeats), never exponential whatever
+//! the admin wrote; components longer than [`MAX_TEXT`] bytes never match a program.
 
 use crate::model::{Matcher, PageField};
 use crate::regexp::RegexEngine;
