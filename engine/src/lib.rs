@@ -26,6 +26,8 @@ pub mod schedule;
 #[cfg(feature = "native")]
 pub mod script;
 #[cfg(feature = "native")]
+mod urlpattern;
+#[cfg(feature = "native")]
 pub mod validate;
 
 pub use bundle::Bundle;

@@ -55,6 +55,19 @@ mod native {
             Self::default()
         }
 
+        /// Whether `pattern` compiles (with the case-insensitive flag when `ci`), and why not.
+        pub fn check(pattern: &str, ci: bool) -> Result<(), String> {
+            regex::RegexBuilder::new(pattern)
+                .case_insensitive(ci)
+                .size_limit(1 << 20)
+                .build()
+                .map(|_| ())
+                .map_err(|e| match e {
+                    regex::Error::CompiledTooBig(_) => "it is too large".to_string(),
+                    e => e.to_string(),
+                })
+        }
+
         /// Whether `pattern` compiles: used by validation.
         pub fn is_valid(pattern: &str) -> bool {
             // The same limits as matching, so a pattern that passes upload also runs.

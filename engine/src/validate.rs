@@ -2760,7 +2760,7 @@ mod tests {
     fn matchers() {
         let v = engagement(|e| {
             e["entry_point"] = json!({
-                "include": [{"url": {"pattern": "https://acme.example/(x)"}}, {"regex": "(unclosed"},
+                "include": [{"url": {"pattern": "https://acme.example/(?=x)"}}, {"regex": "(unclosed"},
                             {"title": {"contains": ""}}, {"section": {"equals": "shop"}}],
                 "exclude": [{"prefix": "  "}]
             });
