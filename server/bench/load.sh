@@ -9,6 +9,8 @@
 #
 #   server/bench/load.sh                 # 10 s per run, 2 wrk threads, 64 connections
 #   DURATION=5 CONNECTIONS=128 SSE_CLIENTS=2000 server/bench/load.sh
+#   BACKEND=postgres server/bench/load.sh  # the same on PostgreSQL (a cluster started in the
+#                                          # temp folder; needs the postgresql package)
 #
 # Needs wrk, nginx, curl and python3 (Debian: apt-get install wrk nginx-light curl python3; the
 # script installs wrk and nginx itself when missing and run as root). Only loopback addresses
@@ -27,13 +29,22 @@ WORK=$(mktemp -d /tmp/engage-bench.XXXXXX)
 chmod 755 "$WORK"
 SERVER_PID=""
 NGINX_PID=""
+BACKEND=${BACKEND:-sqlite}
+PG_BIN=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -1)
+PG_DATA=""
 
 cleanup() {
     [ -n "$SERVER_PID" ] && kill "$SERVER_PID" 2>/dev/null && wait "$SERVER_PID" 2>/dev/null || true
     [ -n "$NGINX_PID" ] && kill "$NGINX_PID" 2>/dev/null && wait "$NGINX_PID" 2>/dev/null || true
+    [ -n "$PG_DATA" ] && as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -m immediate -w stop >/dev/null 2>&1 || true
     rm -rf "$WORK"
 }
 trap cleanup EXIT
+
+# PostgreSQL refuses to run as root: as root, its commands run as the postgres user.
+as_pg() {
+    if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi
+}
 
 need() {
     if ! command -v "$1" >/dev/null 2>&1; then
@@ -92,11 +103,24 @@ doc = {"site": "acme", "timezone": "Europe/London",
 print(json.dumps(doc))
 EOF
 
+DATABASE=()
+if [ "$BACKEND" = postgres ]; then
+    [ -n "$PG_BIN" ] || { echo "load.sh: no PostgreSQL under /usr/lib/postgresql" >&2; exit 1; }
+    PG_PORT=$(free_port)
+    PG_DATA="$WORK/pg"
+    mkdir -p "$PG_DATA" && [ "$(id -u)" = 0 ] && chown postgres:postgres "$PG_DATA"
+    echo "==> starting PostgreSQL on 127.0.0.1:$PG_PORT"
+    as_pg "$PG_BIN/initdb" -D "$PG_DATA" -U postgres --auth=trust -E UTF8 --locale=C >/dev/null
+    as_pg "$PG_BIN/pg_ctl" -D "$PG_DATA" -o "-p $PG_PORT -k $PG_DATA -c listen_addresses=127.0.0.1" \
+        -l "$PG_DATA/log" -w start >/dev/null
+    DATABASE=(--database "postgres://postgres@127.0.0.1:$PG_PORT/postgres")
+fi
+
 SERVER_PORT=$(free_port)
 NGINX_PORT=$(free_port)
-echo "==> starting engage-server on 127.0.0.1:$SERVER_PORT"
+echo "==> starting engage-server on 127.0.0.1:$SERVER_PORT ($BACKEND)"
 ENGAGE_ADMIN_TOKEN=$TOKEN RUST_LOG=warn "$BIN" --listen "127.0.0.1:$SERVER_PORT" --data "$WORK/data" \
-    --www "$WORK/www" > "$WORK/server.log" 2>&1 &
+    "${DATABASE[@]}" --www "$WORK/www" > "$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 BASE="http://127.0.0.1:$SERVER_PORT"
 for _ in $(seq 100); do
