@@ -174,7 +174,7 @@ async fn http2_prior_knowledge_is_served() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_database_answers_503_keeps_serving_and_recovers() {
-    // SQLite's own page limit; PostgreSQL's faults are covered in `replicas.rs`.
+    // SQLite's own page limit; a PostgreSQL outage is `replicas.rs`'s.
     let t = TestApp::with(|c| c.database = None);
     site(&t).await;
     let bundle_before = t.get("/v1/sites/acme/bundle").await;

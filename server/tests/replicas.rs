@@ -474,3 +474,56 @@ async fn an_sms_campaign_on_two_servers_sends_each_number_once_and_survives_a_ki
     );
     drop((a, b));
 }
+
+/// PostgreSQL going away: writes answer 503 `storage_unavailable` with `Retry-After`, the bundle
+/// and availability are still served from memory, `/healthz` says unavailable; when the
+/// database is back, writes work again without a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_answers_503_keeps_serving_and_recovers() {
+    let cluster = Cluster::start().unwrap_or_else(|e| panic!("PostgreSQL: {e}"));
+    let url = cluster
+        .create_database("outage")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let t = common::TestApp::with(|c| c.database = Some(url.clone()));
+    t.upload("acme", &common::document("acme", 1))
+        .await
+        .assert_status(201);
+    t.put_availability("acme", "sales", 2, 1, 30)
+        .await
+        .assert_status(200);
+    let etag = t
+        .get("/v1/sites/acme/bundle")
+        .await
+        .header("etag")
+        .map(str::to_owned);
+    assert_eq!(t.get("/healthz").await.json()["status"], "ok");
+
+    cluster.stop().unwrap_or_else(|e| panic!("{e}"));
+    let r = t.upload("acme", &common::document("acme", 2)).await;
+    r.assert_error(503, "storage_unavailable");
+    assert_eq!(r.header("retry-after"), Some("5"));
+    t.put_availability("acme", "sales", 3, 1, 30)
+        .await
+        .assert_error(503, "storage_unavailable");
+    let b = t.get("/v1/sites/acme/bundle").await;
+    b.assert_status(200);
+    assert_eq!(b.header("etag").map(str::to_owned), etag);
+    let a = t.get("/v1/sites/acme/availability").await.json();
+    assert_eq!(a["skills"]["sales"]["agents_online"], 2, "{a}");
+    let h = t.get("/healthz").await;
+    assert_eq!(h.status, 503, "{}", h.text());
+
+    cluster.restart().unwrap_or_else(|e| panic!("{e}"));
+    let mut ok = false;
+    for _ in 0..50 {
+        if t.upload("acme", &common::document("acme", 2)).await.status == 201 {
+            ok = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ok, "uploads work again once PostgreSQL is back");
+    assert_eq!(t.get("/healthz").await.json()["status"], "ok");
+    let v = t.get("/v1/sites/acme/bundle").await.json();
+    assert_eq!(v["version"], 2);
+}

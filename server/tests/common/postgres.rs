@@ -21,6 +21,15 @@ pub struct Cluster {
     port: u16,
 }
 
+fn server_options(port: u16, dir: &Path) -> String {
+    format!(
+        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off \
+         -c synchronous_commit=off -c full_page_writes=off -c max_connections=400 \
+         -c shared_buffers=128MB",
+        dir.display()
+    )
+}
+
 /// The newest `/usr/lib/postgresql/<major>/bin` (or `ENGAGE_PG_BIN`).
 pub fn bin_dir() -> Result<PathBuf, String> {
     if let Ok(b) = std::env::var("ENGAGE_PG_BIN") {
@@ -130,12 +139,7 @@ impl Cluster {
         let mut last = String::new();
         for _ in 0..3 {
             let port = free_port();
-            let opts = format!(
-                "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off \
-                 -c synchronous_commit=off -c full_page_writes=off -c max_connections=400 \
-                 -c shared_buffers=128MB",
-                dir.display()
-            );
+            let opts = server_options(port, &dir);
             let log = dir.join("postgres.log").to_string_lossy().to_string();
             let out = run(
                 &bin,
@@ -176,6 +180,37 @@ impl Cluster {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// Stops the server (fast shutdown: connections are closed), keeping its data.
+    pub fn stop(&self) -> Result<(), String> {
+        let data = self.dir.join("data").to_string_lossy().to_string();
+        check(
+            run(
+                &self.bin,
+                "pg_ctl",
+                &["-D", &data, "-m", "fast", "-w", "stop"],
+            )?,
+            "pg_ctl stop",
+        )
+    }
+
+    /// Starts a stopped server again on the same port.
+    pub fn restart(&self) -> Result<(), String> {
+        let data = self.dir.join("data").to_string_lossy().to_string();
+        let log = self.dir.join("postgres.log").to_string_lossy().to_string();
+        let opts = server_options(self.port, &self.dir);
+        check(
+            run(
+                &self.bin,
+                "pg_ctl",
+                &[
+                    "-D", &data, "-o", &opts, "-l", &log, "-w", "-t", "30", "start",
+                ],
+            )?,
+            "pg_ctl start",
+        )?;
+        self.wait_ready()
     }
 
     pub fn port(&self) -> u16 {
