@@ -9,6 +9,7 @@ pub mod encoded;
 pub mod error;
 pub mod fanout;
 pub mod ids;
+pub mod keys;
 pub mod limits;
 pub mod metrics;
 pub mod offsite;
@@ -27,7 +28,7 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::middleware::{from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Redirect, Response};
-use axum::routing::{get, post, put};
+use axum::routing::{delete, get, post, put};
 use axum::Router;
 use std::time::Duration;
 use tower_http::compression::CompressionLayer;
@@ -122,7 +123,9 @@ pub fn app(state: AppState) -> Router {
             "/admin/v1/sites/{site}/outbound/broadcasts",
             post(conversations::broadcasts),
         )
-        .route_layer(from_fn_with_state(state.clone(), auth::require_admin))
+        .route("/admin/v1/keys", post(keys::create).get(keys::list))
+        .route("/admin/v1/keys/{id}", delete(keys::revoke))
+        .route_layer(from_fn_with_state(state.clone(), auth::authorize))
         .layer(DefaultBodyLimit::max(cfg.max_document_bytes));
 
     let files = Router::new()

@@ -108,6 +108,7 @@ where
     let _guard = site.edit.lock().await;
     let st2 = st.clone();
     let site2 = site.clone();
+    let key = crate::auth::current_key();
     run_blocking(move || {
         let st = st2;
         let current = site2
@@ -132,6 +133,7 @@ where
             let active = build_active(version, c.bundle, c.document)?;
             match st.store.insert_version(&NewVersion {
                 site: &site2.id,
+                key: &key,
                 version,
                 created_at: now,
                 change: &change,

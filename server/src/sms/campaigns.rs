@@ -316,9 +316,11 @@ pub async fn create(
     ids::check("site", &site)?;
     let v = json_value(&body)?;
     let st2 = st.clone();
+    let key = crate::auth::current_key();
     let out = run_blocking(move || {
         let inboxes = inbox_ids(&st2, &site)?;
-        let row = read_campaign(&st2, &site, &v, None, &inboxes)?;
+        let mut row = read_campaign(&st2, &site, &v, None, &inboxes)?;
+        row.key = key;
         if !st2.store.insert_campaign(&row)? {
             return Err(ApiError::conflict(format!(
                 "an SMS campaign \"{}\" already exists",
@@ -369,6 +371,7 @@ pub async fn patch(
     ids::check("campaign", &id)?;
     let v = json_value(&body)?;
     let st2 = st.clone();
+    let key = crate::auth::current_key();
     let out = run_blocking(move || {
         let existing = st2
             .store
@@ -382,7 +385,8 @@ pub async fn patch(
             ));
         }
         let inboxes = inbox_ids(&st2, &site)?;
-        let row = read_campaign(&st2, &site, &v, Some(&existing), &inboxes)?;
+        let mut row = read_campaign(&st2, &site, &v, Some(&existing), &inboxes)?;
+        row.key = key;
         match st2.store.update_campaign(&row)? {
             Change::Done => {}
             Change::Missing => return Err(missing(&id)),

@@ -17,11 +17,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub mod conversations;
+pub mod keys;
 pub mod postgres;
 pub mod sms;
 pub mod sqlite;
 
 pub use conversations::ConversationStore;
+pub use keys::KeyStore;
 pub use sms::SmsStore;
 pub use sqlite::DB_FILE;
 
@@ -80,6 +82,8 @@ pub fn fault_kind(e: &Error) -> Option<&'static str> {
 /// A version to store and activate.
 pub struct NewVersion<'a> {
     pub site: &'a str,
+    /// The access key that made it (`owner` for the owner key).
+    pub key: &'a str,
     pub version: u64,
     pub created_at: i64,
     pub change: &'a str,
@@ -94,6 +98,8 @@ pub struct VersionInfo {
     pub version: u64,
     pub created_at: String,
     pub change: String,
+    /// The access key that made it.
+    pub key: String,
     pub campaigns: u64,
     pub warnings: u64,
     pub active: bool,
@@ -204,7 +210,7 @@ pub trait VersionStore {
 }
 
 /// Everything stored, on either backend.
-pub trait Storage: VersionStore + SmsStore + ConversationStore + Send + Sync {
+pub trait Storage: VersionStore + SmsStore + ConversationStore + KeyStore + Send + Sync {
     /// `sqlite` or `postgres`.
     fn backend(&self) -> &'static str;
     /// The storage fault the last write met, while it lasts.

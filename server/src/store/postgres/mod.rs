@@ -36,12 +36,13 @@ use super::{
 };
 
 mod conversations;
+mod keys;
 mod listen;
 mod sms;
 
 /// Embedded migrations, applied in order under an advisory lock; `engage_migrations` records
 /// which ran.
-const MIGRATIONS: &[&str] = &[include_str!("schema.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("schema.sql"), keys::MIGRATION];
 /// The advisory lock migrations run under (any constant; one per database).
 const MIGRATION_LOCK: i64 = 0x656e_6761_6765;
 /// The channel changes are announced on.
@@ -404,8 +405,8 @@ impl VersionStore for PgStore {
             exec(
                 &tx,
                 "INSERT INTO versions (site, version, created_at, change, campaigns, warnings,
-                                       document, bundle)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                                       document, bundle, key)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
                 &[
                     &v.site,
                     &(v.version as i64),
@@ -415,6 +416,7 @@ impl VersionStore for PgStore {
                     &v.warnings,
                     &v.document,
                     &bundle_text(v.bundle),
+                    &v.key,
                 ],
             )
             .await?;
@@ -554,7 +556,7 @@ impl VersionStore for PgStore {
             rows(
                 &c,
                 "SELECT version, created_at, change, campaigns,
-                        json_array_length(warnings::json)::bigint
+                        json_array_length(warnings::json)::bigint, key
                  FROM versions WHERE site = $1 ORDER BY version DESC",
                 &[&site],
             )
@@ -568,6 +570,7 @@ impl VersionStore for PgStore {
                     change: r.try_get(2)?,
                     campaigns: r.try_get::<_, i64>(3)? as u64,
                     warnings: r.try_get::<_, Option<i64>>(4)?.unwrap_or(0) as u64,
+                    key: r.try_get(5)?,
                     active: Some(version) == active,
                 })
             })

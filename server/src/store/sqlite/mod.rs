@@ -17,6 +17,7 @@ use super::{
 };
 
 mod conversations;
+mod keys;
 mod sms;
 
 pub const DB_FILE: &str = "engage.sqlite3";
@@ -72,6 +73,7 @@ CREATE UNIQUE INDEX events_dedup ON events
 "#,
     sms::MIGRATION,
     conversations::MIGRATION,
+    keys::MIGRATION,
 ];
 
 pub struct SqliteStore {
@@ -202,8 +204,8 @@ impl VersionStore for SqliteStore {
                 )?;
                 tx.execute(
                     "INSERT INTO versions (site, version, created_at, change, campaigns, warnings,
-                                           document, bundle)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                                           document, bundle, key)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     params![
                         v.site,
                         v.version as i64,
@@ -213,6 +215,7 @@ impl VersionStore for SqliteStore {
                         v.warnings,
                         v.document,
                         std::str::from_utf8(v.bundle).unwrap_or_default(),
+                        v.key,
                     ],
                 )?;
                 tx.execute(
@@ -320,7 +323,7 @@ impl VersionStore for SqliteStore {
                 return Ok(None);
             };
             let mut st = c.prepare(
-                "SELECT version, created_at, change, campaigns, json_array_length(warnings)
+                "SELECT version, created_at, change, campaigns, json_array_length(warnings), key
                  FROM versions WHERE site = ?1 ORDER BY version DESC",
             )?;
             let rows = st.query_map([site], |r| {
@@ -331,6 +334,7 @@ impl VersionStore for SqliteStore {
                     change: r.get(2)?,
                     campaigns: r.get::<_, i64>(3)? as u64,
                     warnings: r.get::<_, Option<i64>>(4)?.unwrap_or(0) as u64,
+                    key: r.get(5)?,
                     active: Some(version) == active,
                 })
             })?;
