@@ -83,6 +83,12 @@ async function toError(res) {
     /* not JSON */
   }
   if (res.status === 401) message = "The server refused the admin token. Sign in again.";
+  // 403: the key is valid but its role or sites do not cover this request; the server says
+  // which ("the analyst key \"key_…\" cannot PUT /admin/v1/sites/{site}/campaigns").
+  if (res.status === 403) {
+    code = "forbidden";
+    message = message && message !== res.statusText ? `Not allowed: ${message}` : "Not allowed: the key you signed in with may not do this.";
+  }
   return new ApiError(res.status, code, message, details);
 }
 
@@ -153,6 +159,12 @@ export const availability = () => request("GET", `/v1/sites/${enc(session.site)}
 export const offsiteLink = (engagementId) => `/o/${enc(session.site)}/${enc(engagementId)}`;
 export const offsiteQr = (engagementId) => `${offsiteLink(engagementId)}/qr.svg`;
 
+
+// ---- access keys (SPEC §6) -----------------------------------------------------------------------
+
+export const listKeys = () => request("GET", "/admin/v1/keys");
+export const createKey = (k) => request("POST", "/admin/v1/keys", { body: k });
+export const revokeKey = (id) => request("DELETE", `/admin/v1/keys/${enc(id)}`);
 
 // ---- SMS campaigns and contacts (SPEC §10) ----------------------------------------------------
 

@@ -8,6 +8,7 @@ import { renderEditor } from "./editor.js";
 import { renderSimulate } from "./simulate.js";
 import { renderReport } from "./report.js";
 import { renderVersions } from "./versions.js";
+import { renderKeys } from "./keys.js";
 import { renderSmsList, renderSmsReport } from "./sms.js";
 import { renderSmsForm } from "./sms-form.js";
 import { renderContacts } from "./contacts.js";
@@ -27,6 +28,8 @@ const ctx = {
     await loadDocument();
     if (!quiet) route();
   },
+  /** Back to the sign-in form (a refused or revoked token). */
+  signOut: (message) => signOut(message),
 };
 
 let cleanup = null;
@@ -79,7 +82,8 @@ function showSignIn(message) {
       if (!location.hash || location.hash === "#/signin") location.hash = "#/campaigns";
       await start();
     } catch (e) {
-      error.textContent = e.status === 401 || e.status === 403 ? "That token was refused. Check it and try again." : e.message;
+      error.textContent = e.status === 401 ? "That token was refused. Check it and try again."
+        : e.status === 403 ? `This key is valid but can't open the console for site “${s}”. ${e.message}` : e.message;
       error.hidden = false;
       token.focus();
     } finally {
@@ -117,6 +121,7 @@ const VIEWS = {
   versions: "Versions",
   sms: "SMS",
   conversations: "Conversations",
+  keys: "Access keys",
 };
 
 async function route() {
@@ -146,9 +151,12 @@ async function route() {
       return;
     }
     if (seq !== routeSeq) return;
-    fill(main, h("div", { class: "msg error", role: "alert" }, h("p", {}, `Could not load the campaigns: ${e.message}`),
-      h("button", { type: "button", class: "btn", onclick: () => route() }, "Try again")));
-    return;
+    // The keys page does not need the site's document (a key may not cover this site).
+    if (view !== "keys") {
+      fill(main, h("div", { class: "msg error", role: "alert" }, h("p", {}, `Could not load the campaigns: ${e.message}`),
+        h("button", { type: "button", class: "btn", onclick: () => route() }, "Try again")));
+      return;
+    }
   }
   if (seq !== routeSeq) return;
   let title = VIEWS[view];
@@ -162,6 +170,7 @@ async function route() {
   } else if (view === "simulate") renderSimulate(main, ctx, params);
   else if (view === "report") renderReport(main, ctx);
   else if (view === "versions") renderVersions(main, ctx);
+  else if (view === "keys") cleanup = renderKeys(main, ctx);
   else if (view === "sms") title = routeSms(parts.slice(1).map(decodeURIComponent));
   else if (view === "conversations" && parts[1] === "handoffs") {
     cleanup = renderHandoffs(main, ctx);

@@ -3,6 +3,7 @@
 
 import { h, toast, confirmDialog, downloadText, when, fill } from "./dom.js";
 import * as api from "./api.js";
+import { keyCell } from "./keys.js";
 
 export function renderVersions(root, ctx) {
   const list = h("div", { dataset: { testid: "version-list" } }, h("p", { class: "muted" }, "Loading the history…"));
@@ -60,17 +61,19 @@ export function renderVersions(root, ctx) {
 
   const loadHistory = async () => {
     try {
-      const data = await api.getVersions();
+      // Key ids are shown by name when this key may read the keys (an admin); otherwise as ids.
+      const [data, keys] = await Promise.all([api.getVersions(), api.listKeys().catch(() => null)]);
       const versions = Array.isArray(data?.versions) ? data.versions : Array.isArray(data) ? data : [];
       const active = data?.active ?? versions.find((v) => v.active)?.version;
-      fill(list, versions.length ? table(versions, active) : h("p", { class: "muted" }, "No versions yet."));
+      const names = Object.fromEntries((keys?.keys || []).map((k) => [k.id, k.name]));
+      fill(list, versions.length ? table(versions, active, names) : h("p", { class: "muted" }, "No versions yet."));
     } catch (e) {
       fill(list, h("p", { class: e.status === 404 ? "muted" : "msg error" }, e.status === 404 ? "No versions yet: upload a document or create a campaign." : e.message));
     }
   };
 
-  const table = (versions, active) => h("div", { class: "table-wrap" }, h("table", { class: "data versions" },
-    h("thead", {}, h("tr", {}, ["Version", "Published", "Change", "Campaigns", "Warnings", ""].map((t) => h("th", { scope: "col" }, t)))),
+  const table = (versions, active, names) => h("div", { class: "table-wrap" }, h("table", { class: "data versions" },
+    h("thead", {}, h("tr", {}, ["Version", "Published", "By", "Change", "Campaigns", "Warnings", ""].map((t) => h("th", { scope: "col" }, t)))),
     h("tbody", {}, versions.map((v) => {
       const isActive = v.version === active || v.active;
       const btn = isActive
@@ -100,6 +103,7 @@ export function renderVersions(root, ctx) {
       return h("tr", { class: isActive ? "active" : "", dataset: { testid: "version-row", version: v.version, active: String(Boolean(isActive)) } },
         h("td", {}, h("b", {}, `v${v.version}`)),
         h("td", {}, when(v.created_at)),
+        h("td", { dataset: { testid: "version-key", key: v.key || "" } }, keyCell(v.key, names)),
         h("td", {}, v.change || ""),
         h("td", {}, v.campaigns ?? ""),
         h("td", {}, v.warnings ? String(v.warnings) : "0"),
