@@ -120,7 +120,7 @@ SERVER_PORT=$(free_port)
 NGINX_PORT=$(free_port)
 echo "==> starting engage-server on 127.0.0.1:$SERVER_PORT ($BACKEND)"
 ENGAGE_ADMIN_TOKEN=$TOKEN RUST_LOG=warn "$BIN" --listen "127.0.0.1:$SERVER_PORT" --data "$WORK/data" \
-    "${DATABASE[@]}" --www "$WORK/www" > "$WORK/server.log" 2>&1 &
+    "${DATABASE[@]}" --sse-per-address "$(( SSE_CLIENTS + 16 ))" --www "$WORK/www" > "$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 BASE="http://127.0.0.1:$SERVER_PORT"
 for _ in $(seq 100); do

@@ -32,6 +32,13 @@ pub async fn put_document(
 ) -> Result<Response, ApiError> {
     ids::check("site", &site)?;
     let text = utf8(&body)?;
+    // Not JSON at all is a bad request (400); JSON breaking the document's rules is 422.
+    if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(&text) {
+        return Err(ApiError::bad_request(
+            "invalid_json",
+            format!("the request body is not valid JSON: {e}"),
+        ));
+    }
     let p = publish(&st, &site, "upload".into(), false, move |_| Ok(text)).await?;
     Ok(created(p))
 }

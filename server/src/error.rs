@@ -231,6 +231,38 @@ fn json_error(e: serde_json::Error, path: String) -> ApiError {
     }
 }
 
+/// Admin request bodies are JSON (or CSV for contacts): a body declared as anything else
+/// (`application/xml`, `multipart/form-data`, …) answers 415 before any handler reads it.
+/// Accepted besides: no type, `text/plain`, and `application/x-www-form-urlencoded` (what
+/// `curl -d` sends unless told otherwise); the handler then answers 400 if it is not JSON.
+pub async fn admin_media_types(req: Request, next: axum::middleware::Next) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .map(|v| v.to_str().unwrap_or("?").to_ascii_lowercase());
+    if let Some(t) = declared {
+        let essence = t.split(';').next().unwrap_or("").trim();
+        let ok = essence.is_empty()
+            || essence == "application/json"
+            || essence.ends_with("+json")
+            || essence == "text/plain"
+            || essence == "text/csv"
+            || essence == "application/csv"
+            || essence == "application/x-www-form-urlencoded";
+        if !ok {
+            return ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                format!(
+                    "request bodies are application/json (contacts also text/csv), not {essence}"
+                ),
+            )
+            .into_response();
+        }
+    }
+    next.run(req).await
+}
+
 /// Replaces bodiless error responses (405 from routing, 408 from the timeout layer, 404 from the
 /// static file server …) with the JSON error shape.
 pub async fn json_errors(req: Request, next: axum::middleware::Next) -> Response {

@@ -125,6 +125,7 @@ pub fn app(state: AppState) -> Router {
         )
         .route("/admin/v1/keys", post(keys::create).get(keys::list))
         .route("/admin/v1/keys/{id}", delete(keys::revoke))
+        .route_layer(from_fn(error::admin_media_types))
         .route_layer(from_fn_with_state(state.clone(), auth::authorize))
         .layer(DefaultBodyLimit::max(cfg.max_document_bytes));
 

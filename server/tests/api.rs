@@ -285,13 +285,13 @@ async fn invalid_documents_list_every_problem_and_change_nothing() {
         .assert_error(422, "invalid_document");
     assert!(v.to_string().contains("priority"), "{v}");
 
-    // Malformed JSON, empty body, not UTF-8.
+    // Malformed JSON, empty body, not UTF-8: not a document at all (400).
     t.admin("PUT", "/admin/v1/sites/acme/campaigns", "{\"site\": ")
         .await
-        .assert_error(422, "invalid_document");
+        .assert_error(400, "invalid_json");
     t.admin("PUT", "/admin/v1/sites/acme/campaigns", "")
         .await
-        .assert_error(422, "invalid_document");
+        .assert_error(400, "invalid_json");
     t.admin(
         "PUT",
         "/admin/v1/sites/acme/campaigns",
@@ -1625,4 +1625,50 @@ async fn background_refresher_runs() {
         .await
         .expect("the refresher stops at shutdown")
         .unwrap();
+}
+
+/// 400 for a body that is not JSON, 415 for a body declared as something else, 422 for JSON of
+/// the wrong shape or breaking a rule, 409 for a state conflict; one error shape throughout.
+#[tokio::test]
+async fn statuses_say_what_is_wrong() {
+    let t = TestApp::new();
+    let auth = format!("Bearer {TOKEN}");
+    let put = |ctype: &'static str, body: String| {
+        let auth = auth.clone();
+        let t = &t;
+        async move {
+            t.call(
+                "PUT",
+                "/admin/v1/sites/acme/campaigns",
+                &[("authorization", &auth), ("content-type", ctype)],
+                body,
+            )
+            .await
+        }
+    };
+    let doc = document("acme", 1).to_string();
+    put("application/xml", doc.clone())
+        .await
+        .assert_error(415, "unsupported_media_type");
+    put("multipart/form-data; boundary=x", doc.clone())
+        .await
+        .assert_error(415, "unsupported_media_type");
+    put("application/json", "<campaigns/>".into())
+        .await
+        .assert_error(400, "invalid_json");
+    put("application/json", "[1, 2]".into())
+        .await
+        .assert_status(422);
+    put("application/json; charset=utf-8", doc.clone())
+        .await
+        .assert_status(201);
+    // curl -d's default type is accepted (the body is JSON).
+    put("application/x-www-form-urlencoded", doc)
+        .await
+        .assert_status(201);
+    // A campaign that exists already: a conflict.
+    let c = document("acme", 1)["campaigns"][0].clone();
+    t.admin("POST", "/admin/v1/sites/acme/campaigns/sale", c.to_string())
+        .await
+        .assert_error(409, "conflict");
 }
