@@ -58,6 +58,7 @@
 //! O(pattern² × text) at worst (O(pattern × text) without repeats), never exponential whatever
 //! the admin wrote; components longer than [`MAX_TEXT`] bytes never match a program.
 
+#[cfg(feature = "native")]
 use crate::model::{Matcher, PageField};
 use crate::regexp::RegexEngine;
 use serde::{Deserialize, Serialize};
@@ -607,6 +608,8 @@ impl UrlPattern {
 // Compiling patterns.
 
 #[derive(Debug, Clone, Copy, PartialEq)]
+// Scheme, host and port are only compiled (natively); the browser encodes page paths.
+#[cfg_attr(not(feature = "native"), allow(dead_code))]
 pub(crate) enum Kind {
     Proto,
     Host,
