@@ -430,21 +430,35 @@ fn freeze(st: &AppState, site: &str, id: &str) -> anyhow::Result<Option<String>>
 /// send an inbox's messages one process at a time, so the inbox's rate holds).
 const LANE_LEASE_MS: i64 = 10_000;
 
+/// This process's hold on an inbox's lane: held until `until`; while another process holds
+/// it, not asked again before `next_try` (its progress hints wake the lane often).
+struct LaneLease {
+    until: i64,
+    next_try: i64,
+}
+
 /// Whether this process holds the lane, renewing the lease when half of it is gone.
-async fn holds_lane(st: &AppState, site: &str, inbox: &str, until: &mut i64) -> bool {
+async fn holds_lane(st: &AppState, site: &str, inbox: &str, lease: &mut LaneLease) -> bool {
     let now = st.now();
-    if now < until.saturating_sub(LANE_LEASE_MS / 2) {
+    if now < lease.until.saturating_sub(LANE_LEASE_MS / 2) {
         return true;
+    }
+    if now < lease.next_try {
+        return false;
     }
     let (st2, s2, i2) = (st.clone(), site.to_owned(), inbox.to_owned());
     match blocking(move || Ok(st2.store.lane_lease(&s2, &i2, now, LANE_LEASE_MS)?)).await {
         Ok(true) => {
-            *until = now + LANE_LEASE_MS;
+            lease.until = now + LANE_LEASE_MS;
             true
         }
-        Ok(false) => false,
+        Ok(false) => {
+            lease.next_try = now + LANE_LEASE_MS / 2;
+            false
+        }
         Err(e) => {
             tracing::warn!(%site, %inbox, "cannot take the SMS lane: {e:#}");
+            lease.next_try = now + 1000;
             false
         }
     }
@@ -453,12 +467,15 @@ async fn holds_lane(st: &AppState, site: &str, inbox: &str, until: &mut i64) -> 
 /// One inbox's sending loop.
 async fn lane(st: AppState, site: String, inbox: String, notify: Arc<Notify>) {
     let permits = Arc::new(Semaphore::new(CONCURRENCY));
-    let mut lease_until = i64::MIN;
+    let mut lease = LaneLease {
+        until: i64::MIN,
+        next_try: i64::MIN,
+    };
     loop {
         if *st.shutdown.borrow() {
             return;
         }
-        if !holds_lane(&st, &site, &inbox, &mut lease_until).await {
+        if !holds_lane(&st, &site, &inbox, &mut lease).await {
             // Another server sends this inbox's messages; take over if its lease runs out.
             if !wait_until(&st, Some(st.now() + LANE_LEASE_MS), &notify).await {
                 return;
@@ -497,7 +514,7 @@ async fn lane(st: AppState, site: String, inbox: String, notify: Arc<Notify>) {
         let mut quiet_of: HashMap<String, Option<(u32, u32)>> = HashMap::new();
         // Send until nothing is due; then sleep until the next row is.
         loop {
-            if !holds_lane(&st, &site, &inbox, &mut lease_until).await {
+            if !holds_lane(&st, &site, &inbox, &mut lease).await {
                 break;
             }
             let Ok(permit) = permits.clone().acquire_owned().await else {

@@ -796,6 +796,14 @@ impl SmsStore for PgStore {
         self.run(async {
             let mut c = self.client().await?;
             let tx = c.transaction().await?;
+            // Finishes of one campaign take turns: otherwise the last two, committing together,
+            // would each still see the other `sending` and neither would complete the campaign.
+            exec(
+                &tx,
+                "SELECT 1 FROM sms_campaigns WHERE site = $1 AND id = $2 FOR UPDATE",
+                &[&row.site, &row.campaign],
+            )
+            .await?;
             match outcome {
                 Outcome::Sent(provider_ref) => {
                     exec(
