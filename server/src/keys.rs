@@ -16,6 +16,9 @@ use crate::publish::run_blocking;
 use crate::store::keys::KeyRow;
 use crate::AppState;
 
+/// Largest `POST /admin/v1/keys` body (a name, a role and up to 100 site ids).
+pub const MAX_BODY_BYTES: usize = 16 << 10;
+
 /// Keys at most (a bound, like every other collection).
 const MAX_KEYS: usize = 1000;
 

@@ -123,7 +123,12 @@ pub fn app(state: AppState) -> Router {
             "/admin/v1/sites/{site}/outbound/broadcasts",
             post(conversations::broadcasts),
         )
-        .route("/admin/v1/keys", post(keys::create).get(keys::list))
+        .route(
+            "/admin/v1/keys",
+            post(keys::create)
+                .get(keys::list)
+                .layer(DefaultBodyLimit::max(keys::MAX_BODY_BYTES)),
+        )
         .route("/admin/v1/keys/{id}", delete(keys::revoke))
         .route_layer(from_fn(error::admin_media_types))
         .route_layer(from_fn_with_state(state.clone(), auth::authorize))

@@ -222,4 +222,25 @@ async fn bad_keys_are_refused_by_field() {
     )
     .await
     .assert_status(422);
+    // Too large: the admin body limit answers before the key is read.
+    let huge = format!(
+        "{{\"name\": \"{}\", \"role\": \"admin\", \"sites\": [\"*\"]}}",
+        "x".repeat(64 << 10)
+    );
+    t.admin("POST", "/admin/v1/keys", huge)
+        .await
+        .assert_error(413, "payload_too_large");
+    // An analyst may not make keys, and nothing is made.
+    let (_, analyst) = make_key(&t, "analyst", json!(["*"])).await;
+    let r = with_key(
+        &t,
+        &analyst,
+        "POST",
+        "/admin/v1/keys",
+        &json!({"name": "sneaky", "role": "admin", "sites": ["*"]}).to_string(),
+    )
+    .await;
+    r.assert_error(403, "forbidden");
+    let keys = t.admin("GET", "/admin/v1/keys", "").await.json();
+    assert_eq!(keys["keys"].as_array().map(Vec::len), Some(1), "{keys}");
 }
