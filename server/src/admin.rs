@@ -25,6 +25,9 @@ fn created(p: publish::Published) -> Response {
 }
 
 /// `PUT /admin/v1/sites/{site}/campaigns`: a whole document → a new active version.
+#[utoipa::path(put, path = "/admin/v1/sites/{site}/campaigns", tag = "campaigns", params(crate::openapi::params::SitePath),
+    request_body(content = crate::openapi::schemas::CampaignDocument, content_type = "application/json"),
+    responses((status = 201, description = "Stored as a new version and activated.", body = crate::openapi::schemas::Published)))]
 pub async fn put_document(
     State(st): State<AppState>,
     Path(site): Path<String>,
@@ -45,6 +48,9 @@ pub async fn put_document(
 
 /// `GET /admin/v1/sites/{site}/campaigns`: the active document, as uploaded (or as the last
 /// single-campaign edit wrote it).
+#[utoipa::path(get, path = "/admin/v1/sites/{site}/campaigns", tag = "campaigns", params(crate::openapi::params::SitePath),
+    responses((status = 200, description = "The active document as uploaded (`x-engage-version`).",
+        body = crate::openapi::schemas::CampaignDocument)))]
 pub async fn get_document(
     State(st): State<AppState>,
     Path(site): Path<String>,
@@ -70,6 +76,8 @@ fn no_document(site: &str) -> ApiError {
 }
 
 /// `GET /admin/v1/sites/{site}/versions`: the history, newest first.
+#[utoipa::path(get, path = "/admin/v1/sites/{site}/versions", tag = "campaigns", params(crate::openapi::params::SitePath),
+    responses((status = 200, description = "The history, newest first.", body = crate::openapi::schemas::Versions)))]
 pub async fn get_versions(
     State(st): State<AppState>,
     Path(site): Path<String>,
@@ -87,6 +95,10 @@ pub async fn get_versions(
 }
 
 /// `POST /admin/v1/sites/{site}/versions/{n}/activate`.
+#[utoipa::path(post, path = "/admin/v1/sites/{site}/versions/{version}/activate", tag = "campaigns",
+    params(crate::openapi::params::VersionPath),
+    responses((status = 200, description = "That version is now active (roll back or forward).",
+        body = crate::openapi::schemas::Activated)))]
 pub async fn activate(
     State(st): State<AppState>,
     Path((site, n)): Path<(String, String)>,
@@ -104,6 +116,30 @@ pub async fn activate(
     Ok(Json(
         json!({"site": site, "version": version, "active": true}),
     ))
+}
+
+/// `GET .../campaigns/versions`: SPEC §6 also writes the history under `campaigns`.
+#[utoipa::path(get, path = "/admin/v1/sites/{site}/campaigns/versions", tag = "campaigns",
+    params(crate::openapi::params::SitePath),
+    responses((status = 200, description = "The history, newest first (as `GET .../versions`).",
+        body = crate::openapi::schemas::Versions)))]
+pub async fn get_campaign_versions(
+    st: State<AppState>,
+    site: Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    get_versions(st, site).await
+}
+
+/// `POST .../campaigns/versions/{n}/activate`, the spelling under `campaigns`.
+#[utoipa::path(post, path = "/admin/v1/sites/{site}/campaigns/versions/{version}/activate", tag = "campaigns",
+    params(crate::openapi::params::VersionPath),
+    responses((status = 200, description = "That version is now active (as `POST .../versions/{version}/activate`).",
+        body = crate::openapi::schemas::Activated)))]
+pub async fn activate_campaign_version(
+    st: State<AppState>,
+    path: Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    activate(st, path).await
 }
 
 /// Which single-campaign edit.
@@ -211,6 +247,9 @@ fn check_ids(site: &str, campaign: &str) -> Result<(), ApiError> {
 }
 
 /// `POST /admin/v1/sites/{site}/campaigns/{campaign}`: add a campaign (409 if it exists).
+#[utoipa::path(post, path = "/admin/v1/sites/{site}/campaigns/{campaign}", tag = "campaigns",
+    params(crate::openapi::params::CampaignPath), request_body(content = crate::openapi::schemas::Campaign, content_type = "application/json"),
+    responses((status = 201, description = "Adds a campaign (409 if its id exists). Makes a new active version.", body = crate::openapi::schemas::Published)))]
 pub async fn create_campaign(
     State(st): State<AppState>,
     Path((site, campaign)): Path<(String, String)>,
@@ -223,6 +262,9 @@ pub async fn create_campaign(
 }
 
 /// `PUT /admin/v1/sites/{site}/campaigns/{campaign}`: replace a campaign (404 if missing).
+#[utoipa::path(put, path = "/admin/v1/sites/{site}/campaigns/{campaign}", tag = "campaigns",
+    params(crate::openapi::params::CampaignPath), request_body(content = crate::openapi::schemas::Campaign, content_type = "application/json"),
+    responses((status = 201, description = "Replaces (or adds) a campaign. Makes a new active version.", body = crate::openapi::schemas::Published)))]
 pub async fn replace_campaign(
     State(st): State<AppState>,
     Path((site, campaign)): Path<(String, String)>,
@@ -235,6 +277,9 @@ pub async fn replace_campaign(
 }
 
 /// `DELETE /admin/v1/sites/{site}/campaigns/{campaign}`.
+#[utoipa::path(delete, path = "/admin/v1/sites/{site}/campaigns/{campaign}", tag = "campaigns",
+    params(crate::openapi::params::CampaignPath),
+    responses((status = 201, description = "Removes a campaign. Makes a new active version.", body = crate::openapi::schemas::Published)))]
 pub async fn delete_campaign(
     State(st): State<AppState>,
     Path((site, campaign)): Path<(String, String)>,
@@ -251,6 +296,9 @@ struct EnabledBody {
 }
 
 /// `PATCH /admin/v1/sites/{site}/campaigns/{campaign}` `{"enabled": bool}`.
+#[utoipa::path(patch, path = "/admin/v1/sites/{site}/campaigns/{campaign}", tag = "campaigns",
+    params(crate::openapi::params::CampaignPath), request_body(content = serde_json::Value, content_type = "application/json", example = json!({"enabled": false})),
+    responses((status = 201, description = "`{\"enabled\": bool}`: turns a campaign on or off. Makes a new active version.", body = crate::openapi::schemas::Published)))]
 pub async fn patch_campaign(
     State(st): State<AppState>,
     Path((site, campaign)): Path<(String, String)>,
@@ -267,6 +315,10 @@ pub async fn patch_campaign(
 
 /// `PUT /admin/v1/sites/{site}/availability/{skill}`: the agent system's feed. Any valid skill
 /// id is accepted (the feed may run ahead of the document); answers the site's availability.
+#[utoipa::path(put, path = "/admin/v1/sites/{site}/availability/{skill}", tag = "availability",
+    params(crate::openapi::params::SkillPath),
+    request_body(content = crate::openapi::schemas::Feed, content_type = "application/json"),
+    responses((status = 200, description = "The site's availability after the change.", body = crate::openapi::schemas::Availability)))]
 pub async fn put_availability(
     State(st): State<AppState>,
     Path((site, skill)): Path<(String, String)>,
@@ -348,6 +400,10 @@ fn read_feed(body: &[u8]) -> Result<SkillAvailability, ApiError> {
 /// `POST /admin/v1/sites/{site}/simulate`: runs a visit script through the engine over the
 /// active document (or the inline draft in `"campaigns"`), compiled at the script's `now`.
 /// Without an `"availability"` member the site's live availability is used.
+#[utoipa::path(post, path = "/admin/v1/sites/{site}/simulate", tag = "campaigns", params(crate::openapi::params::SitePath),
+    request_body(content = crate::openapi::schemas::Simulation, content_type = "application/json"),
+    responses((status = 200, description = "What the visitor sees after each step, with the trace.",
+        body = crate::openapi::schemas::Simulated)))]
 pub async fn simulate(
     State(st): State<AppState>,
     Path(site): Path<String>,
@@ -407,15 +463,23 @@ pub async fn simulate(
     Ok(Json(json!({"version": version, "steps": steps})))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReportQuery {
+    /// The first day (`2026-11-01`) or instant (RFC 3339); 30 days before `to` by default.
     from: Option<String>,
+    /// The last day or instant; now by default.
     to: Option<String>,
+    /// Count only this goal's conversions.
     goal: Option<String>,
 }
 
 /// `GET /admin/v1/sites/{site}/report?from=&to=&goal=`.
+#[utoipa::path(get, path = "/admin/v1/sites/{site}/report", tag = "campaigns",
+    params(crate::openapi::params::SitePath, ReportQuery),
+    responses((status = 200, description = "Per campaign and engagement, with control-group lift.",
+        body = crate::openapi::schemas::Report)))]
 pub async fn report(
     State(st): State<AppState>,
     Path(site): Path<String>,

@@ -412,12 +412,18 @@ async fn deliver(st: &AppState, http: &reqwest::Client, h: crate::store::convers
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// The first day or instant.
     from: Option<String>,
+    /// The last day or instant.
     to: Option<String>,
+    /// `web` or `sms`.
     channel: Option<String>,
+    /// From the previous page's `next_cursor`.
     cursor: Option<String>,
+    /// At most this many (1–500).
     limit: Option<usize>,
 }
 
@@ -431,12 +437,16 @@ fn day_or_instant(s: &str, what: &str) -> Result<i64, ApiError> {
 }
 
 /// `GET /admin/v1/sites/{site}/conversations?from=&to=&channel=&cursor=&limit=`: newest first.
+#[utoipa::path(get, path = "/admin/v1/sites/{site}/conversations", tag = "conversations",
+    params(crate::openapi::params::SitePath, ListQuery),
+    responses((status = 200, description = "Conversations, newest first.", body = crate::openapi::schemas::Conversations)))]
 pub async fn list(
     State(st): State<AppState>,
     Path(site): Path<String>,
-    Query(q): Query<ListQuery>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     ids::check("site", &site)?;
+    let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let from = q
         .from
         .as_deref()
@@ -489,6 +499,8 @@ pub async fn list(
 }
 
 /// `GET /admin/v1/sites/{site}/handoffs`: the newest hand-off deliveries and their state.
+#[utoipa::path(get, path = "/admin/v1/sites/{site}/handoffs", tag = "conversations", params(crate::openapi::params::SitePath),
+    responses((status = 200, description = "The newest hand-off deliveries and their state.", body = crate::openapi::schemas::Handoffs)))]
 pub async fn deliveries(
     State(st): State<AppState>,
     Path(site): Path<String>,
@@ -500,6 +512,10 @@ pub async fn deliveries(
 
 /// `POST /admin/v1/sites/{site}/outbound/broadcasts`: a third-party provider's broadcast,
 /// `{"campaign_ref", "sender", "recipients": [...], "at"}`, up to 100,000 numbers; idempotent.
+#[utoipa::path(post, path = "/admin/v1/sites/{site}/outbound/broadcasts", tag = "conversations",
+    params(crate::openapi::params::SitePath),
+    request_body(content = crate::openapi::schemas::BroadcastInput, content_type = "application/json"),
+    responses((status = 202, description = "Recorded (idempotent: repeated numbers count once).", body = crate::openapi::schemas::BroadcastStored)))]
 pub async fn broadcasts(
     State(st): State<AppState>,
     Path(site): Path<String>,

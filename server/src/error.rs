@@ -8,7 +8,10 @@ use axum::response::{IntoResponse, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One problem: where (`campaigns[0].engagements[1].refresh_seconds`; empty for the whole
+/// body) and what, in words.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"path": "campaigns[0].priority", "message": "must be a number"}))]
 pub struct Detail {
     pub path: String,
     pub message: String,
@@ -142,22 +145,30 @@ impl From<crate::store::Error> for ApiError {
     }
 }
 
-#[derive(Serialize)]
-struct Envelope<'a> {
-    error: Inner<'a>,
+/// Every error's body (SPEC §6).
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = Error, example = json!({"error": {"code": "invalid_document",
+    "message": "the document has 2 problems",
+    "details": [{"path": "campaigns[0].priority", "message": "must be a number"}]}}))]
+pub struct ErrorBody<'a> {
+    #[schema(inline)]
+    error: ErrorInner<'a>,
 }
 
-#[derive(Serialize)]
-struct Inner<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorInner<'a> {
+    /// A stable code: `invalid_json`, `invalid_document`, `unauthorized`, `forbidden`, …
     code: &'a str,
+    /// What is wrong, in words.
     message: &'a str,
+    /// Every problem, each at its path (empty when the message says it all).
     details: &'a [Detail],
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = serde_json::to_vec(&Envelope {
-            error: Inner {
+        let body = serde_json::to_vec(&ErrorBody {
+            error: ErrorInner {
                 code: self.code,
                 message: &self.message,
                 details: &self.details,

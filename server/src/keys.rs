@@ -110,6 +110,9 @@ fn random_hex(bytes: usize) -> Result<String, ApiError> {
 }
 
 /// `POST /admin/v1/keys` → 201 `{"id", "token", ...}` (the token is never shown again).
+#[utoipa::path(post, path = "/admin/v1/keys", tag = "keys",
+    request_body(content = crate::openapi::schemas::NewKey, content_type = "application/json"),
+    responses((status = 201, description = "The key, with its token shown this once.", body = crate::openapi::schemas::CreatedKey)))]
 pub async fn create(State(st): State<AppState>, Body(body): Body) -> Result<Response, ApiError> {
     let caller = current_caller();
     let (name, role, sites) = read_new_key(&body, &caller)?;
@@ -150,6 +153,8 @@ pub async fn create(State(st): State<AppState>, Body(body): Body) -> Result<Resp
 }
 
 /// `GET /admin/v1/keys`: the keys this caller manages (no tokens).
+#[utoipa::path(get, path = "/admin/v1/keys", tag = "keys",
+    responses((status = 200, description = "The keys this caller manages (never their tokens).", body = crate::openapi::schemas::Keys)))]
 pub async fn list(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
     let caller = current_caller();
     let store = st.store.clone();
@@ -163,6 +168,8 @@ pub async fn list(State(st): State<AppState>) -> Result<Json<Value>, ApiError> {
 }
 
 /// `DELETE /admin/v1/keys/{id}` → 204; the key answers 401 from the next request on.
+#[utoipa::path(delete, path = "/admin/v1/keys/{id}", tag = "keys", params(crate::openapi::params::KeyPath),
+    responses((status = 204, description = "Revoked: the key answers 401 from the next request on.")))]
 pub async fn revoke(
     State(st): State<AppState>,
     Path(id): Path<String>,

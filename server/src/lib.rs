@@ -13,6 +13,7 @@ pub mod keys;
 pub mod limits;
 pub mod metrics;
 pub mod offsite;
+pub mod openapi;
 pub mod public;
 pub mod publish;
 pub mod ratelimit;
@@ -70,6 +71,7 @@ pub fn app(state: AppState) -> Router {
             post(public::events).layer(DefaultBodyLimit::max(public::MAX_EVENTS_BYTES)),
         )
         .route("/tag.js", get(statics::tag_js))
+        .route("/openapi.json", get(openapi::serve))
         .route_service(
             "/pkg/{*path}",
             tower::ServiceBuilder::new()
@@ -94,11 +96,11 @@ pub fn app(state: AppState) -> Router {
         .route("/admin/v1/sites/{site}/versions", get(admin::get_versions))
         .route(
             "/admin/v1/sites/{site}/campaigns/versions",
-            get(admin::get_versions),
+            get(admin::get_campaign_versions),
         )
         .route(
             "/admin/v1/sites/{site}/campaigns/versions/{version}/activate",
-            post(admin::activate),
+            post(admin::activate_campaign_version),
         )
         .route(
             "/admin/v1/sites/{site}/versions/{version}/activate",
@@ -169,6 +171,12 @@ pub fn app(state: AppState) -> Router {
         .with_state(state)
 }
 
+#[utoipa::path(get, path = "/healthz", tag = "operations",
+    responses(
+        (status = 200, description = "`ok`, or `degraded` with the reason while writes fail.",
+            body = openapi::schemas::Health),
+        (status = 503, description = "The database cannot be read.", body = openapi::schemas::Health),
+    ))]
 /// `GET /healthz`: `ok` (200) when the database answers and takes writes; `degraded` (200, with
 /// the reason) while writes fail but bundles and availability are served from memory;
 /// `unavailable` (503) when the database cannot even be read.
@@ -198,6 +206,8 @@ async fn healthz(State(st): State<AppState>) -> Response {
     res
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "operations",
+    responses((status = 200, description = "Prometheus text format.", content_type = "text/plain", body = String)))]
 /// `GET /metrics`: Prometheus text format.
 async fn metrics_text(State(st): State<AppState>) -> Response {
     let mut res = st.metrics.render().into_response();

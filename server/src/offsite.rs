@@ -102,6 +102,11 @@ fn inactive_page() -> Response {
 }
 
 /// `GET /o/{site}/{engagement}`.
+#[utoipa::path(get, path = "/o/{site}/{engagement}", tag = "public", params(crate::openapi::params::EngagementPath),
+    responses(
+        (status = 302, description = "To the landing page (eligible now), the offline survey, or the site's inactive-engagement page."),
+        (status = 404, description = "The link is not active (a page that says so).", content_type = "text/html", body = String),
+    ))]
 pub async fn open(
     State(st): State<AppState>,
     Path((site, engagement)): Path<(String, String)>,
@@ -182,6 +187,8 @@ fn base_url(st: &AppState, headers: &HeaderMap) -> Result<String, ApiError> {
 }
 
 /// `GET /o/{site}/{engagement}/qr.svg`.
+#[utoipa::path(get, path = "/o/{site}/{engagement}/qr.svg", tag = "public", params(crate::openapi::params::EngagementPath),
+    responses((status = 200, description = "The link's QR code.", content_type = "image/svg+xml", body = String)))]
 pub async fn qr(
     State(st): State<AppState>,
     Path((site, engagement)): Path<(String, String)>,

@@ -39,6 +39,12 @@ fn known_site(st: &AppState, site: &str) -> Result<Arc<Site>, ApiError> {
 }
 
 /// `GET /v1/sites/{site}/bundle`.
+#[utoipa::path(get, path = "/v1/sites/{site}/bundle", tag = "public", params(crate::openapi::params::SitePath),
+    responses(
+        (status = 200, description = "The compiled bundle of the active version (ETag; `x-engage-version`).",
+            body = crate::openapi::schemas::Bundle),
+        (status = 304, description = "Not modified (`If-None-Match` matched the ETag)."),
+    ))]
 pub async fn bundle(
     State(st): State<AppState>,
     Path(site): Path<String>,
@@ -72,6 +78,11 @@ pub async fn bundle(
 }
 
 /// `GET /v1/sites/{site}/availability`.
+#[utoipa::path(get, path = "/v1/sites/{site}/availability", tag = "public", params(crate::openapi::params::SitePath),
+    responses(
+        (status = 200, description = "Every fed skill with its state.", body = crate::openapi::schemas::Availability),
+        (status = 304, description = "Not modified."),
+    ))]
 pub async fn availability(
     State(st): State<AppState>,
     Path(site): Path<String>,
@@ -83,6 +94,9 @@ pub async fn availability(
 
 /// `GET /v1/sites/{site}/availability/stream`: the same JSON as Server-Sent Events, one message
 /// on connect and one per change; comments every 15 s keep proxies from closing the stream.
+#[utoipa::path(get, path = "/v1/sites/{site}/availability/stream", tag = "public", params(crate::openapi::params::SitePath),
+    responses((status = 200, description = "Server-Sent Events: the availability JSON on connect and on every change.",
+        content_type = "text/event-stream", body = String)))]
 pub async fn availability_stream(
     State(st): State<AppState>,
     Path(site): Path<String>,
@@ -246,6 +260,10 @@ fn validate_events(events: &mut [Event], now: i64) -> Vec<Detail> {
 
 /// `POST /v1/sites/{site}/events`: `{"visitor": "<id>", "events": [Event, ...]}`, any content
 /// type (sendBeacon sends text/plain). 202 once stored.
+#[utoipa::path(post, path = "/v1/sites/{site}/events", tag = "public", params(crate::openapi::params::SitePath),
+    request_body(content = crate::openapi::schemas::EventBatch, content_type = "application/json",
+        description = "Any content type is read as JSON (`sendBeacon` sends `text/plain`)."),
+    responses((status = 202, description = "Stored (duplicates dropped).", body = crate::openapi::schemas::Accepted)))]
 pub async fn events(
     State(st): State<AppState>,
     Path(site): Path<String>,

@@ -68,6 +68,11 @@ impl TagCache {
 }
 
 /// `GET /tag.js`: short cache (5 minutes) plus ETag revalidation.
+#[utoipa::path(get, path = "/tag.js", tag = "public",
+    responses(
+        (status = 200, description = "The loader (5-minute cache, ETag).", content_type = "text/javascript", body = String),
+        (status = 304, description = "Not modified."),
+    ))]
 pub async fn tag_js(State(st): State<AppState>, headers: HeaderMap) -> Response {
     let st2 = st.clone();
     let found = tokio::task::spawn_blocking(move || st2.tag.get(&st2.config.www))
@@ -105,3 +110,15 @@ pub async fn no_cache(req: Request, next: Next) -> Response {
     }
     res
 }
+
+/// `GET /pkg/{path}` is served by `tower_http`'s `ServeDir` (precompressed brotli and gzip): this
+/// function only carries its description.
+#[utoipa::path(get, path = "/pkg/{path}", tag = "public", params(crate::openapi::params::PkgPath),
+    responses(
+        (status = 200, description = "A runtime file: content-hashed names are immutable.",
+            content(("application/wasm"), ("text/javascript"), ("application/json"))),
+        (status = 304, description = "Not modified."),
+        (status = 404, description = "No such file."),
+    ))]
+#[allow(dead_code)]
+pub(crate) fn pkg() {}

@@ -7,6 +7,7 @@ mod cmd;
 mod demo;
 mod demo_receiver;
 mod demo_sms;
+mod fuzz;
 #[path = "../../server/tests/common/postgres.rs"]
 mod postgres;
 mod setup;
@@ -21,10 +22,12 @@ usage: cargo xtask <command>
 
 commands:
   setup [--browser]   install what is missing: wasm32 target, pinned wasm-bindgen CLI, wasm-opt
-                      (--browser: also Chromium + chromedriver)
+                      (--browser: also Chromium + chromedriver, Kannel, PostgreSQL and
+                      schemathesis in target/tools/venv)
   build-wasm          build the runtime to www/pkg/ (content-hashed, with manifest.json)
   size                gzip weight of tag.js + glue + wasm against the 60 KB budget
   test                everything CI checks (what .ci/run calls)
+  fuzz-api            schemathesis against a running server, from its /openapi.json
   demo [--listen ADDR] [--data DIR]
                       build and run the server with the demo campaigns
   bench [-- ARGS]     the engine's criterion benchmarks
@@ -54,6 +57,7 @@ fn dispatch(args: &[String]) -> Result {
         "build-wasm" => no_args(command, rest).and_then(|()| wasm::build(&setup::Tools::find()?)),
         "size" => no_args(command, rest).and_then(|()| size::run()),
         "test" => no_args(command, rest).and_then(|()| test::run()),
+        "fuzz-api" => no_args(command, rest).and_then(|()| fuzz::run()),
         "demo" => demo::run(&demo::parse(rest)?),
         "bench-store" => {
             let n = |i: usize, default: u64| -> Result<u64> {

@@ -30,6 +30,10 @@ const NPM_BINARYEN: &str = "binaryen@132.0.0";
 /// Bundles the glue with the runtime's JS snippets and minifies it (pinned for stable bytes).
 const NPM_ESBUILD: &str = "esbuild@0.24.2";
 
+/// The API fuzzer (`cargo xtask fuzz-api`), pinned, in a venv of its own.
+const SCHEMATHESIS: &str = "schemathesis==4.32.5";
+const VENV_DIR: &str = "target/tools/venv";
+
 /// The tools later steps call by path.
 pub struct Tools {
     pub wasm_bindgen: PathBuf,
@@ -65,6 +69,7 @@ pub fn run(browser: bool) -> Result<Tools> {
         ensure_chromium()?;
         ensure_kannel()?;
         ensure_postgres()?;
+        ensure_schemathesis()?;
     }
     ensure_npm_packages(browser)?;
     println!(
@@ -437,6 +442,38 @@ fn debian_kannel_processes() -> Vec<(u32, String)> {
             (is_kannel && debian_conf).then(|| (pid, args.join(" ")))
         })
         .collect()
+}
+
+/// Our venv's `st`, when it runs and is the pinned version.
+pub fn find_schemathesis() -> Option<PathBuf> {
+    let st = cmd::root().join(VENV_DIR).join("bin").join("st");
+    let pinned = SCHEMATHESIS.split("==").nth(1)?;
+    cmd::probe(&st, &["--version"])
+        .filter(|v| v.contains(pinned))
+        .map(|_| st)
+}
+
+/// schemathesis from PyPI into target/tools/venv (python3 with venv and pip).
+fn ensure_schemathesis() -> Result {
+    if find_schemathesis().is_some() {
+        return Ok(());
+    }
+    let venv = cmd::root().join(VENV_DIR);
+    if !venv.join("bin").join("pip").exists() {
+        let python = cmd::which("python3").ok_or(
+            "schemathesis needs python3 (with venv): sudo apt-get install -y python3-venv",
+        )?;
+        cmd::run(Command::new(python).args(["-m", "venv"]).arg(&venv))?;
+    }
+    cmd::run(Command::new(venv.join("bin").join("pip")).args([
+        "install",
+        "--quiet",
+        "--disable-pip-version-check",
+        SCHEMATHESIS,
+    ]))?;
+    find_schemathesis()
+        .map(drop)
+        .ok_or_else(|| format!("pip installed {SCHEMATHESIS} but `st --version` does not say so"))
 }
 
 fn apt_install(packages: &[&str]) -> Result {

@@ -125,6 +125,9 @@ fn all_steps(r: &mut Report) -> Result {
     r.step("build-wasm", || wasm::build(&tools).map(|()| None))?;
     r.step("wasm tests (headless Chromium)", browser_tests)?;
     r.step("end-to-end tests", end_to_end)?;
+    r.step("API fuzz (schemathesis, from /openapi.json)", || {
+        crate::fuzz::run().map(|()| None)
+    })?;
     r.step("size budget", || size::run().map(|()| None))
 }
 
@@ -143,7 +146,14 @@ fn postgres_suites() -> Result<Option<&'static str>> {
 }
 
 /// The suites that run on both backends (the rest test one process or SQLite's own limits).
-const POSTGRES_SUITES: &[&str] = &["api", "sms_api", "conversations_api", "scenarios", "socket"];
+const POSTGRES_SUITES: &[&str] = &[
+    "api",
+    "sms_api",
+    "conversations_api",
+    "scenarios",
+    "socket",
+    "keys",
+];
 
 fn cargo(args: &[&str]) -> Result<Option<&'static str>> {
     cmd::run(cmd::cargo().args(args)).map(|()| None)

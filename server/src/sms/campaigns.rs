@@ -308,6 +308,9 @@ fn conflict(id: &str, status: &str, what: &str) -> ApiError {
 }
 
 /// `POST /sms/campaigns` → 201, status `scheduled`.
+#[utoipa::path(post, path = "/admin/v1/sites/{site}/sms/campaigns", tag = "sms", params(crate::openapi::params::SitePath),
+    request_body(content = crate::openapi::schemas::SmsCampaignInput, content_type = "application/json"),
+    responses((status = 201, description = "Scheduled.", body = crate::openapi::schemas::SmsCampaign)))]
 pub async fn create(
     State(st): State<AppState>,
     Path(site): Path<String>,
@@ -334,6 +337,8 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(out)).into_response())
 }
 
+#[utoipa::path(get, path = "/admin/v1/sites/{site}/sms/campaigns", tag = "sms", params(crate::openapi::params::SitePath),
+    responses((status = 200, description = "Every SMS campaign with its progress.", body = crate::openapi::schemas::SmsCampaigns)))]
 pub async fn list(
     State(st): State<AppState>,
     Path(site): Path<String>,
@@ -348,6 +353,8 @@ pub async fn list(
     .await
 }
 
+#[utoipa::path(get, path = "/admin/v1/sites/{site}/sms/campaigns/{id}", tag = "sms", params(crate::openapi::params::SmsCampaignPath),
+    responses((status = 200, description = "The campaign with its progress and report.", body = crate::openapi::schemas::SmsCampaign)))]
 pub async fn get_one(
     State(st): State<AppState>,
     Path((site, id)): Path<(String, String)>,
@@ -362,6 +369,11 @@ pub async fn get_one(
 }
 
 /// `PATCH /sms/campaigns/{id}`: only while scheduled (else 409).
+#[utoipa::path(patch, path = "/admin/v1/sites/{site}/sms/campaigns/{id}", tag = "sms", params(crate::openapi::params::SmsCampaignPath),
+    request_body(content = serde_json::Value, content_type = "application/json",
+        description = "Any fields of the campaign, while it is scheduled (409 after).",
+        example = json!({"scheduled_at": "2026-12-04T09:00:00Z"})),
+    responses((status = 200, description = "Changed.", body = crate::openapi::schemas::SmsCampaign)))]
 pub async fn patch(
     State(st): State<AppState>,
     Path((site, id)): Path<(String, String)>,
@@ -406,6 +418,8 @@ pub async fn patch(
 }
 
 /// `POST /sms/campaigns/{id}/cancel`: queued messages are not sent.
+#[utoipa::path(post, path = "/admin/v1/sites/{site}/sms/campaigns/{id}/cancel", tag = "sms", params(crate::openapi::params::SmsCampaignPath),
+    responses((status = 200, description = "Cancelled: nothing more is sent.", body = crate::openapi::schemas::SmsCampaign)))]
 pub async fn cancel(
     State(st): State<AppState>,
     Path((site, id)): Path<(String, String)>,
@@ -438,6 +452,8 @@ pub async fn cancel(
 }
 
 /// `DELETE /sms/campaigns/{id}`: while scheduled, cancelled or completed (409 while sending).
+#[utoipa::path(delete, path = "/admin/v1/sites/{site}/sms/campaigns/{id}", tag = "sms", params(crate::openapi::params::SmsCampaignPath),
+    responses((status = 204, description = "Deleted (only while scheduled; 409 after).")))]
 pub async fn delete(
     State(st): State<AppState>,
     Path((site, id)): Path<(String, String)>,
@@ -462,6 +478,9 @@ pub async fn delete(
 
 /// `GET /sms/campaigns/{id}/stream`: the campaign as SSE `data:` on every change (checked on
 /// each outbox change and every second), until the client leaves or the server stops.
+#[utoipa::path(get, path = "/admin/v1/sites/{site}/sms/campaigns/{id}/stream", tag = "sms", params(crate::openapi::params::SmsCampaignPath),
+    responses((status = 200, description = "Server-Sent Events: the campaign on connect and on every change of its progress.",
+        content_type = "text/event-stream", body = String)))]
 pub async fn stream(
     State(st): State<AppState>,
     Path((site, id)): Path<(String, String)>,
@@ -525,6 +544,9 @@ pub async fn stream(
 }
 
 /// `POST /sms/preview` `{"message"}` → encoding, characters, segments, characters_per_segment.
+#[utoipa::path(post, path = "/admin/v1/sites/{site}/sms/preview", tag = "sms", params(crate::openapi::params::SitePath),
+    request_body(content = crate::openapi::schemas::SmsPreviewInput, content_type = "application/json"),
+    responses((status = 200, description = "Segments, encoding and placeholder problems.", body = crate::openapi::schemas::SmsPreview)))]
 pub async fn preview(Path(site): Path<String>, Body(body): Body) -> Result<Json<Value>, ApiError> {
     ids::check("site", &site)?;
     let v = json_value(&body)?;
@@ -561,6 +583,9 @@ pub async fn preview(Path(site): Path<String>, Body(body): Body) -> Result<Json<
 }
 
 /// `POST /sms/audience` `{"audience"}` → how many distinct numbers it selects now.
+#[utoipa::path(post, path = "/admin/v1/sites/{site}/sms/audience", tag = "sms", params(crate::openapi::params::SitePath),
+    request_body(content = crate::openapi::schemas::AudienceInput, content_type = "application/json"),
+    responses((status = 200, description = "How many distinct numbers the audience selects now.", body = crate::openapi::schemas::AudienceSize)))]
 pub async fn audience(
     State(st): State<AppState>,
     Path(site): Path<String>,

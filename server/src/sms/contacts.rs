@@ -435,6 +435,10 @@ fn problems_or<T>(v: T, p: Vec<Detail>) -> Result<T, ApiError> {
 }
 
 /// `PUT /admin/v1/sites/{site}/contacts`: JSON `[...]` or `text/csv`, all or nothing.
+#[utoipa::path(put, path = "/admin/v1/sites/{site}/contacts", tag = "sms", params(crate::openapi::params::SitePath),
+    request_body(content((crate::openapi::schemas::ContactsUpload = "application/json"), (String = "text/csv")),
+        description = "JSON, or CSV with a header row (`phone,name,tags,...`). Upserts by id or phone."),
+    responses((status = 200, description = "Stored.", body = crate::openapi::schemas::ContactsStored)))]
 pub async fn put_contacts(
     State(st): State<AppState>,
     Path(site): Path<String>,
@@ -476,21 +480,29 @@ pub async fn put_contacts(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    /// Only contacts with this tag.
     tag: Option<String>,
+    /// Name or phone contains this.
     q: Option<String>,
+    /// From the previous page's `next_cursor`.
     cursor: Option<String>,
+    /// At most this many (1–1000; 100 by default).
     limit: Option<usize>,
 }
 
 /// `GET /contacts?tag=&q=&cursor=&limit=`: a page ordered by id.
+#[utoipa::path(get, path = "/admin/v1/sites/{site}/contacts", tag = "sms", params(crate::openapi::params::SitePath, ListQuery),
+    responses((status = 200, description = "A page of contacts ordered by id.", body = crate::openapi::schemas::ContactPage)))]
 pub async fn list_contacts(
     State(st): State<AppState>,
     Path(site): Path<String>,
-    Query(q): Query<ListQuery>,
+    query: Result<Query<ListQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Result<Json<Value>, ApiError> {
     ids::check("site", &site)?;
+    let Query(q) = query.map_err(|e| ApiError::bad_request("invalid_query", e.body_text()))?;
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let bounded = |s: Option<String>, what: &str| -> Result<Option<String>, ApiError> {
         match s.filter(|s| !s.is_empty()) {
@@ -530,6 +542,8 @@ pub async fn list_contacts(
 }
 
 /// `GET /contacts/tags`: every tag with its number of contacts.
+#[utoipa::path(get, path = "/admin/v1/sites/{site}/contacts/tags", tag = "sms", params(crate::openapi::params::SitePath),
+    responses((status = 200, description = "Every tag with its number of contacts.", body = crate::openapi::schemas::Tags)))]
 pub async fn tags(
     State(st): State<AppState>,
     Path(site): Path<String>,
@@ -550,6 +564,8 @@ fn contact_path(site: &str, id: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
+#[utoipa::path(get, path = "/admin/v1/sites/{site}/contacts/{contact}", tag = "sms", params(crate::openapi::params::ContactPath),
+    responses((status = 200, description = "The contact.", body = crate::openapi::schemas::Contact)))]
 pub async fn get_contact(
     State(st): State<AppState>,
     Path((site, id)): Path<(String, String)>,
@@ -563,6 +579,8 @@ pub async fn get_contact(
 }
 
 /// `DELETE /contacts/{id}`: erases the contact; its messages keep only a hash of the number.
+#[utoipa::path(delete, path = "/admin/v1/sites/{site}/contacts/{contact}", tag = "sms", params(crate::openapi::params::ContactPath),
+    responses((status = 204, description = "Deleted.")))]
 pub async fn delete_contact(
     State(st): State<AppState>,
     Path((site, id)): Path<(String, String)>,

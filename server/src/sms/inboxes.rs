@@ -68,6 +68,13 @@ fn random_secret() -> Result<String, ApiError> {
 }
 
 /// `PUT /sms/inboxes/{inbox}`: creates or replaces an inbox (the webhook secret stays).
+#[utoipa::path(put, path = "/admin/v1/sites/{site}/sms/inboxes/{inbox}", tag = "sms", params(crate::openapi::params::InboxPath),
+    request_body(content = crate::openapi::schemas::InboxInput, content_type = "application/json",
+        description = "With the provider's settings under its name (`kannel`, `cm`, `twilio`; see the README)."),
+    responses(
+        (status = 201, description = "Created.", body = crate::openapi::schemas::Inbox),
+        (status = 200, description = "Replaced (the webhook secret stays).", body = crate::openapi::schemas::Inbox),
+    ))]
 pub async fn put(
     State(st): State<AppState>,
     Path((site, id)): Path<(String, String)>,
@@ -174,6 +181,8 @@ pub async fn put(
     Ok((status, Json(inbox_json(&st, &row))).into_response())
 }
 
+#[utoipa::path(get, path = "/admin/v1/sites/{site}/sms/inboxes/{inbox}", tag = "sms", params(crate::openapi::params::InboxPath),
+    responses((status = 200, description = "The inbox, its credentials masked, with its webhook URLs.", body = crate::openapi::schemas::Inbox)))]
 pub async fn get_one(
     State(st): State<AppState>,
     Path((site, id)): Path<(String, String)>,
@@ -187,6 +196,8 @@ pub async fn get_one(
     Ok(Json(inbox_json(&st, &row)))
 }
 
+#[utoipa::path(get, path = "/admin/v1/sites/{site}/sms/inboxes", tag = "sms", params(crate::openapi::params::SitePath),
+    responses((status = 200, description = "Every inbox.", body = crate::openapi::schemas::Inboxes)))]
 pub async fn list(
     State(st): State<AppState>,
     Path(site): Path<String>,
@@ -200,6 +211,8 @@ pub async fn list(
 }
 
 /// `DELETE /sms/inboxes/{inbox}`: 409 while a scheduled or sending campaign uses it.
+#[utoipa::path(delete, path = "/admin/v1/sites/{site}/sms/inboxes/{inbox}", tag = "sms", params(crate::openapi::params::InboxPath),
+    responses((status = 204, description = "Deleted (409 while a scheduled or sending campaign uses it).")))]
 pub async fn delete(
     State(st): State<AppState>,
     Path((site, id)): Path<(String, String)>,
@@ -217,6 +230,8 @@ pub async fn delete(
 }
 
 /// `GET /sms/opt-outs`.
+#[utoipa::path(get, path = "/admin/v1/sites/{site}/sms/opt-outs", tag = "sms", params(crate::openapi::params::SitePath),
+    responses((status = 200, description = "Numbers that replied STOP (or were opted out).", body = crate::openapi::schemas::OptOuts)))]
 pub async fn opt_outs(
     State(st): State<AppState>,
     Path(site): Path<String>,

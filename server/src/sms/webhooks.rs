@@ -190,6 +190,8 @@ fn answer(ctype: &'static str, body: &'static str) -> Response {
 }
 
 /// Delivery reports, in each provider's format.
+#[utoipa::path(method(get, post), path = "/v1/sms/{site}/{inbox}/status", tag = "sms", params(crate::openapi::params::InboxPath),
+    responses((status = 200, description = "Taken (each provider gets the answer it expects).", content_type = "text/plain", body = String)))]
 pub async fn status(State(st): State<AppState>, hook: Webhook) -> Result<Response, ApiError> {
     let reports = hook
         .provider
@@ -222,6 +224,9 @@ pub async fn status(State(st): State<AppState>, hook: Webhook) -> Result<Respons
 /// An inbound message. Keywords opt out / in / ask for help; anything else is a reply, logged
 /// against the campaign of the message it answers (when the provider names it, as CM does),
 /// else the campaign that last texted the number.
+#[utoipa::path(method(get, post), path = "/v1/sms/{site}/{inbox}/inbound", tag = "sms", params(crate::openapi::params::InboxPath),
+    responses((status = 200, description = "Taken; a reply becomes a conversation or an opt-out (Twilio gets empty TwiML).",
+        content(("text/plain"), ("text/xml"), ("application/xml")))))]
 pub async fn inbound(State(st): State<AppState>, hook: Webhook) -> Result<Response, ApiError> {
     let msg = hook
         .provider
