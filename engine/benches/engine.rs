@@ -3,6 +3,7 @@
 //! `cargo bench -p engage-engine` (or `cargo xtask bench`).
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion};
+use engage_engine::availability::SkillAvailability;
 use engage_engine::compile::{compile_text, CompileOptions};
 use engage_engine::regexp::NativeRegex;
 use engage_engine::visit::{Context, Input, PageView, Profile, Visit};
@@ -88,12 +89,13 @@ pub fn document(n: usize, shared: bool) -> String {
 }
 
 fn decision(c: &mut Criterion) {
-    decision_over(c, "decision_1000_campaigns", true);
-    decision_over(c, "decision_1000_campaigns_nothing_shared", false);
+    decision_over(c, "decision_1000_campaigns", 1000, true);
+    decision_over(c, "decision_1000_campaigns_nothing_shared", 1000, false);
+    decision_over(c, "decision_10000_campaigns_nothing_shared", 10_000, false);
 }
 
-fn decision_over(c: &mut Criterion, group: &str, shared: bool) {
-    let doc = document(1000, shared);
+fn decision_over(c: &mut Criterion, group: &str, n: usize, shared: bool) {
+    let doc = document(n, shared);
     let bundle = match compile_text(&doc, CompileOptions::at(NOW)) {
         Ok(b) => b.bundle,
         Err(e) => panic!("benchmark document invalid: {e:?}"),
@@ -121,7 +123,8 @@ fn decision_over(c: &mut Criterion, group: &str, shared: bool) {
 
     let mut g = c.benchmark_group(group);
     g.measurement_time(Duration::from_secs(5));
-    // A timer decision: time passed, every engagement not yet shown is re-evaluated.
+    // A timer decision where time changed nothing since the last decision (the usual tick:
+    // answered from the settled decision until its next wake).
     let mut t = NOW;
     g.bench_function("tick", |b| {
         b.iter(|| {
@@ -129,11 +132,34 @@ fn decision_over(c: &mut Criterion, group: &str, shared: bool) {
             black_box(visit.apply(&ctx, t, Input::Tick, false))
         })
     });
+    // A tick after something changed (here: availability re-sent), so every candidate is
+    // re-evaluated.
+    let unsettled = || {
+        let mut v = visit.clone();
+        v.set_skill("sales", SkillAvailability::default());
+        v
+    };
+    g.bench_function("tick_after_change", |b| {
+        b.iter_batched(
+            unsettled,
+            |mut v| black_box(v.apply(&ctx, t, Input::Tick, false)),
+            BatchSize::SmallInput,
+        )
+    });
     // A page view (SPA navigation): displayed engagements are released and all re-decided.
+    let boots = "https://acme.example/shop/12/boots";
     g.bench_function("page_view", |b| {
         b.iter_batched(
             || visit.clone(),
-            |mut v| black_box(v.apply(&ctx, t, page("https://acme.example/shop/12/boots"), false)),
+            |mut v| black_box(v.apply(&ctx, t, page(boots), false)),
+            BatchSize::SmallInput,
+        )
+    });
+    // The same page view evaluating every engagement (no index): what the index saves.
+    g.bench_function("page_view_exhaustive", |b| {
+        b.iter_batched(
+            || visit.clone(),
+            |mut v| black_box(v.apply_exhaustive(&ctx, t, page(boots), false)),
             BatchSize::SmallInput,
         )
     });

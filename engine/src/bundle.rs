@@ -48,6 +48,10 @@ pub struct Bundle {
     /// them; the server links replies with [`crate::outbound::link_reply`].
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub outbound: Vec<BundleOutbound>,
+    /// Which engagements a page can match, built on the first decision (not serialized). A
+    /// bundle is not changed after its first decision.
+    #[serde(skip)]
+    pub index: crate::index::IndexCell,
 }
 
 /// An outbound engagement: the entry point replies come by, and what the agent is told.

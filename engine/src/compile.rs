@@ -198,6 +198,7 @@ impl<'d> Compiler<'d> {
             page_tests: self.page_tests.take(),
             campaigns,
             outbound: outbound(doc),
+            index: Default::default(),
         })
     }
 

@@ -9,6 +9,7 @@ pub mod bundle;
 pub mod condition;
 pub mod hash;
 pub mod html;
+pub mod index;
 pub mod interval;
 pub mod model;
 pub mod offsite;

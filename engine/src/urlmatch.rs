@@ -161,6 +161,24 @@ impl Component {
         }
     }
 
+    /// [`literal`](Self::literal)'s bytes, without a copy.
+    pub(crate) fn literal_bytes(&self) -> Option<&[u8]> {
+        match self.prog.as_slice() {
+            [] if !self.src.starts_with('}') => Some(&[]),
+            [Ins::Lit(l)] => Some(l),
+            _ => None,
+        }
+    }
+
+    /// The fixed bytes every match of this component starts with (empty when a match may start
+    /// with anything): the decision index files a pattern under them.
+    pub(crate) fn fixed_start(&self) -> &[u8] {
+        match self.prog.first() {
+            Some(Ins::Lit(l)) if !self.src.starts_with('}') => l,
+            _ => &[],
+        }
+    }
+
     fn test(&self, text: &str, ci: bool, delim: Option<u8>, rx: &dyn RegexEngine) -> bool {
         match self.src.strip_prefix('}') {
             Some(re) => rx.is_match(re, ci, text) == Some(true),
@@ -296,6 +314,27 @@ impl<'a> Subject<'a> {
 
     pub fn text(&self) -> &'a str {
         self.text
+    }
+}
+
+impl UrlPattern {
+    /// What the decision index files this pattern under: its hostname when that is one fixed
+    /// name (lowercase), and the fixed start of its path.
+    pub(crate) fn index_key(&self) -> (Option<&[u8]>, &[u8]) {
+        (
+            self.h.as_ref().and_then(Component::literal_bytes),
+            self.p.fixed_start(),
+        )
+    }
+}
+
+impl Subject<'_> {
+    /// The page's hostname (as written; `None` for a bare path) and encoded path, as patterns
+    /// compare them; `None` when the text is no URL (no pattern matches it).
+    pub(crate) fn host_path(&self) -> Option<(Option<&str>, &str)> {
+        self.url
+            .as_ref()
+            .map(|u| (u.origin.as_ref().map(|o| o.host), u.path.as_ref()))
     }
 }
 

@@ -498,6 +498,35 @@ pub struct Visit {
     /// Live, not stored: the runtime refreshes it from the server on every page.
     #[serde(skip)]
     availability: Availability,
+    /// Not stored: set when the last decision changed nothing, so a tick before its next wake
+    /// would answer the same.
+    #[serde(skip)]
+    settled: Settled,
+}
+
+/// The bundle (site, version, compiled at) and instant of a decision that changed nothing, and
+/// its next wake. Not part of the visit's value: equal whatever it holds.
+#[derive(Debug, Clone, Default)]
+struct Settled(Option<(u64, Millis, Millis, Option<Millis>)>);
+
+impl PartialEq for Settled {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
+}
+
+impl Settled {
+    /// The next wake, when a tick at `now` with `bundle` would change nothing.
+    fn holds(&self, bundle: &Bundle, now: Millis) -> Option<Option<Millis>> {
+        // A bundle is known by its version and compile instant (a new site's bundle comes with
+        // `bundle_changed`, which clears this).
+        let (version, compiled, at, wake) = self.0.as_ref()?;
+        (*version == bundle.version
+            && *compiled == bundle.compiled_at
+            && now >= *at
+            && wake.is_none_or(|w| now < w))
+        .then_some(*wake)
+    }
 }
 
 /// What a rule evaluation needs besides the visit.
@@ -529,6 +558,7 @@ impl Visit {
             proactive_declined: PerKind::default(),
             engaged: Vec::new(),
             availability: Availability::new(),
+            settled: Settled::default(),
         }
     }
 
@@ -557,6 +587,7 @@ impl Visit {
 
     /// The runtime learns language/device/country after restoring: keep the id, take the rest.
     pub fn set_profile(&mut self, profile: Profile) {
+        self.settled = Settled::default();
         self.profile = profile;
     }
 
@@ -621,6 +652,41 @@ impl Visit {
 
     /// Applies one input at `now` and decides. `trace` asks for every engagement's fate.
     pub fn apply(&mut self, ctx: &Context, now: Millis, input: Input, trace: bool) -> Outcome {
+        if matches!(input, Input::Tick) && !trace {
+            // Nothing changed since a decision that changed nothing, and no rule's answer
+            // changes before its next wake: the same answer, without evaluating.
+            if let Some(next_wake) = self.settled.holds(ctx.bundle, now) {
+                return Outcome {
+                    shown: self.shown(),
+                    next_wake,
+                    ..Outcome::default()
+                };
+            }
+        }
+        self.apply_with(ctx, now, input, trace, true)
+    }
+
+    /// [`apply`](Self::apply) evaluating every engagement of the bundle on every input, without
+    /// the decision index or the settled shortcut: what the indexed decision is tested against.
+    #[doc(hidden)]
+    pub fn apply_exhaustive(
+        &mut self,
+        ctx: &Context,
+        now: Millis,
+        input: Input,
+        trace: bool,
+    ) -> Outcome {
+        self.apply_with(ctx, now, input, trace, false)
+    }
+
+    fn apply_with(
+        &mut self,
+        ctx: &Context,
+        now: Millis,
+        input: Input,
+        trace: bool,
+        indexed: bool,
+    ) -> Outcome {
         let mut out = Outcome::default();
         if input.is_visitor_input() {
             out.new_visit = self.roll_visit(ctx.bundle, now);
@@ -658,15 +724,14 @@ impl Visit {
                 }
             }
         }
-        self.decide(ctx, now, trace, &mut out);
+        self.decide(ctx, now, trace, indexed, &mut out);
         out
     }
 
     /// Re-decides without any input (e.g. to show the debug panel).
     pub fn peek(&self, ctx: &Context, now: Millis) -> Outcome {
-        let mut copy = self.clone();
-        let mut out = Outcome::default();
-        copy.decide(ctx, now, true, &mut out);
+        // A tick is no visitor input: it only decides.
+        let mut out = self.clone().apply_with(ctx, now, Input::Tick, true, true);
         out.events.clear();
         out
     }
@@ -858,6 +923,7 @@ impl Visit {
     /// Merges site attributes without deciding (attributes pushed before the first page must not
     /// produce a decision, and so phantom impressions, of their own).
     pub fn merge_attributes(&mut self, attrs: Map<String, Value>) {
+        self.settled = Settled::default();
         deep_merge(&mut self.attributes, attrs);
     }
 
@@ -865,6 +931,7 @@ impl Visit {
     /// (an admin's "off" must not wait for the next page view); the others keep their zones.
     /// Returns whether anything was removed.
     pub fn bundle_changed(&mut self, bundle: &Bundle) -> bool {
+        self.settled = Settled::default();
         let before = self.displayed.len();
         self.displayed.retain(|d| {
             bundle
@@ -876,15 +943,26 @@ impl Visit {
 
     /// Replaces the live availability wholesale (a fresh snapshot from the server).
     pub fn set_availability(&mut self, availability: Availability) {
+        self.settled = Settled::default();
         self.availability = availability;
     }
 
     /// Sets one skill's numbers without deciding.
     pub fn set_skill(&mut self, skill: &str, a: SkillAvailability) {
+        self.settled = Settled::default();
         self.availability.insert(skill.to_owned(), a);
     }
 
-    fn decide(&mut self, ctx: &Context, now: Millis, trace: bool, out: &mut Outcome) {
+    /// Decides over the engagements the page can match (`indexed`; with a trace the others are
+    /// evaluated too, to name the first rule that rejects them) or over all.
+    fn decide(
+        &mut self,
+        ctx: &Context,
+        now: Millis,
+        trace: bool,
+        indexed: bool,
+        out: &mut Outcome,
+    ) {
         let bundle = ctx.bundle;
         let attrs = self.attributes();
         let mut wake = Wake(None);
@@ -892,21 +970,41 @@ impl Visit {
             wake.at(bundle.valid_until);
         }
         let page = Prepared::new(self.page.as_ref(), bundle);
+        let reachable = (indexed && cfg!(feature = "index"))
+            .then(|| bundle.index.get(bundle).candidates(page.url.as_ref()));
         let total = bundle.campaigns.iter().map(|c| c.engagements.len()).sum();
-        let mut verdicts: Vec<Verdict> = Vec::with_capacity(total);
+        let mut verdicts: Vec<Verdict> = Vec::with_capacity(if trace { total } else { 0 });
+        let mut slot = 0;
         for c in &bundle.campaigns {
             for e in &c.engagements {
+                let can_match = reachable
+                    .as_ref()
+                    .is_none_or(|r| r.get(slot).copied().unwrap_or(true));
+                slot += 1;
+                if !can_match && !trace {
+                    continue;
+                }
                 let shown_already = self.displayed.iter().any(|d| d.engagement == e.id);
                 let result = if shown_already {
                     Ok(None)
                 } else {
-                    self.evaluate(ctx, &attrs, &page, now, (c, e), trace, &mut wake)
+                    // Without a possible match only the trace evaluates: the rules before the
+                    // entry point name the reason, and none of them can change this answer by
+                    // time alone while the page stays, so their wakes are not kept.
+                    let mut unkept = Wake(None);
+                    let w = if can_match { &mut wake } else { &mut unkept };
+                    let rules = Rules { trace, can_match };
+                    self.evaluate(ctx, &attrs, &page, now, (c, e), rules, w)
                         .map(Some)
                 };
                 verdicts.push(Verdict { c, e, result });
             }
         }
+        let before = (self.displayed.len(), self.controlled.len());
         self.allocate_zones(bundle, now, &mut verdicts, &mut out.events);
+        let changed = before != (self.displayed.len(), self.controlled.len());
+        self.settled =
+            Settled((!changed).then_some((bundle.version, bundle.compiled_at, now, wake.0)));
         out.shown = self.shown();
         out.next_wake = wake.0;
         if trace {
@@ -923,7 +1021,7 @@ impl Visit {
         page: &Prepared,
         now: Millis,
         (c, e): (&BundleCampaign, &'b BundleEngagement),
-        trace: bool,
+        Rules { trace, can_match }: Rules,
         wake: &mut Wake,
     ) -> Result<Candidate<'b>, Rejection> {
         let bundle = ctx.bundle;
@@ -973,6 +1071,9 @@ impl Visit {
             return Err(rej(Reason::Audience, Detail::NotAuthenticated));
         }
         if trace {
+            if !can_match {
+                return Err(rej(Reason::EntryPoint, Detail::NoEntryMatch));
+            }
             entry_point(ctx, e, page)?;
         }
         let page = self.page.as_ref();
@@ -1061,7 +1162,10 @@ impl Visit {
             let Some(need) = need else { continue };
             let due = since.saturating_add(i64::from(need) * 1000);
             if now < due {
-                wake.at(due);
+                // Without a page, time on page stays 0: no instant makes it due.
+                if page.is_some() || what != Measure::TimeOnPage {
+                    wake.at(due);
+                }
                 return Err(rej(
                     Reason::Behavior,
                     Detail::Below {
@@ -1251,6 +1355,14 @@ impl Visit {
             })
             .collect()
     }
+}
+
+/// How [`Visit::evaluate`] runs: `trace` checks in the SPEC's order (so the first rule that
+/// rejects is named); `can_match` is false when the index knows no include matches the page.
+#[derive(Clone, Copy)]
+struct Rules {
+    trace: bool,
+    can_match: bool,
 }
 
 /// The current page, parsed once per decision, and the results of the bundle's shared page
@@ -1459,7 +1571,7 @@ struct Verdict<'b> {
 
 /// An in-place heap sort: O(n log n) like `sort_unstable`, a fraction of its code in the
 /// wasm. Not stable, so only for unique keys.
-fn heap_sort<T: Ord>(v: &mut [T]) {
+pub(crate) fn heap_sort<T: Ord>(v: &mut [T]) {
     fn sift<T: Ord>(v: &mut [T], mut root: usize, end: usize) {
         // Lets the compiler see every index below in bounds: no panic paths.
         let end = end.min(v.len());

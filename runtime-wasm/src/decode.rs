@@ -38,6 +38,7 @@ pub fn bundle(v: &Value) -> Option<Bundle> {
         campaigns: list(o, "campaigns", campaign)?,
         // Outbound engagements receive SMS replies on the server; a page never needs them.
         outbound: Vec::new(),
+        index: Default::default(),
     })
 }
 

@@ -5,7 +5,7 @@
 //! runtime turns that into text with the browser's own `JSON`). The shape is exactly what the
 //! serde derive writes (natively `to_json` is serde, and a test keeps the two identical).
 
-use super::{Displayed, Page, PastPage, Visit, VISIT_FORMAT};
+use super::{Displayed, Page, PastPage, Settled, Visit, VISIT_FORMAT};
 use crate::availability::{Availability, State};
 use crate::model::PerKind;
 use crate::visit::{Device, Profile};
@@ -113,6 +113,7 @@ impl Visit {
                 (pair.len() == 2).then_some((id, flags))
             })?,
             availability: Availability::new(),
+            settled: Settled::default(),
         })
     }
 }
