@@ -103,6 +103,8 @@ async fn g_admin_console_create_disable_delete() {
     server.put_availability(SITE, "support", online());
 
     let b = Browser::launch().await;
+    let source = axe_source();
+    let mut a11y = Vec::new();
     within("test (g)", Duration::from_secs(150), async {
         // Sign in.
         b.goto(&server.url("/admin/")).await;
@@ -111,6 +113,7 @@ async fn g_admin_console_create_disable_delete() {
         click(&b, "[data-testid=signin-submit]").await;
         css(&b, "[data-testid=campaign-card][data-campaign-id=base]").await;
         b.screenshot_settled("admin-campaigns").await;
+        a11y.extend(axe_problems(&b, &source, "Campaign list").await);
 
         // Create a campaign: a sticky tab on every page, shown at once.
         click(&b, "[data-testid=create-campaign]").await;
@@ -132,6 +135,7 @@ async fn g_admin_console_create_disable_delete() {
         )
         .await;
         b.screenshot_settled("admin-editor").await;
+        a11y.extend(axe_problems(&b, &source, "Campaign editor").await);
         click(&b, "[data-testid=save-campaign]").await;
         css(
             &b,
@@ -227,7 +231,26 @@ async fn g_admin_console_create_disable_delete() {
         let versions = server.admin("GET", &format!("/admin/v1/sites/{SITE}/versions"), None);
         let n = versions.json()["versions"].as_array().map_or(0, Vec::len);
         assert_eq!(n, 4, "upload, create, disable, delete: {}", versions.text());
+
+        // The other views, for axe: a simulation with its results, the report, the versions.
+        b.goto(&server.url("/admin/#/simulate")).await;
+        click(&b, "[data-testid=simulate-run]").await;
+        css(&b, "[data-testid=trace-table]").await;
+        b.screenshot_settled("admin-simulate").await;
+        a11y.extend(axe_problems(&b, &source, "Simulate").await);
+        b.goto(&server.url("/admin/#/report")).await;
+        css(&b, "[data-testid=report-result]").await;
+        a11y.extend(axe_problems(&b, &source, "Report").await);
+        b.goto(&server.url("/admin/#/versions")).await;
+        css(&b, "[data-testid=version-row]").await;
+        b.screenshot_settled("admin-versions").await;
+        a11y.extend(axe_problems(&b, &source, "Versions").await);
     })
     .await;
     b.close().await;
+    assert!(
+        a11y.is_empty(),
+        "axe: serious or critical violations in the console:\n{}",
+        a11y.join("\n")
+    );
 }

@@ -139,7 +139,7 @@ class Editor {
             h("p", { class: "crumbs" }, h("a", { href: "#/campaigns" }, "Campaigns"), " › ", this.isNew ? "New" : c.id),
             h("h1", { id: "editor-title" }, title))),
         this.form),
-      h("aside", { class: "preview-pane", "aria-labelledby": "preview-title", dataset: { testid: "preview" } },
+      h("aside", { class: "preview-pane", "aria-labelledby": "preview-title", tabindex: "0", dataset: { testid: "preview" } },
         h("h2", { id: "preview-title" }, "Live preview"),
         this.previewPick,
         this.previewBody));

@@ -414,7 +414,7 @@ class SmsForm {
           h("p", { class: "crumbs" }, h("a", { href: "#/sms" }, "SMS campaigns"), " › ", this.isNew ? "New" : this.id),
           h("h1", { id: "sms-form-title" }, this.isNew ? "New SMS campaign" : `Edit “${s.title || s.id}”`))),
         this.form),
-      h("aside", { class: "preview-pane", "aria-labelledby": "sms-preview-title" },
+      h("aside", { class: "preview-pane", "aria-labelledby": "sms-preview-title", tabindex: "0" },
         h("h2", { id: "sms-preview-title" }, "On the phone"),
         this.previewSlot)));
     this.updateDerived();
