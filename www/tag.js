@@ -18,7 +18,7 @@
   stub.v = 1;
   w.engage = stub;
   function go() {
-    var o, i, server, base, m;
+    var o, i, server, base, m, wasm, pre;
     for (i = 0; i < q.length && !o; i++) if (q[i][0] == "init" && q[i][1]) o = q[i][1];
     if (busy || !o) return;
     busy = 1;
@@ -26,24 +26,36 @@
       server = String(o.server || (src ? new URL(src).origin : location.origin)).replace(/\/+$/, "");
       base = server + "/pkg/";
       m = /*__ENGAGE_MANIFEST__*/null;
+      // All at once: glue, wasm, bundle, availability (the runtime takes the last two over)
+      if (/^[a-z0-9_-]{1,64}$/.test(o.site)) pre = { "/bundle": get("/bundle"), "/availability": get("/availability") };
+      if (m) (wasm = fetch(base + m.wasm)).catch(function () {});
       (m ? Promise.resolve(m) : fetch(base + "manifest.json").then(function (r) {
         if (!r.ok) throw r.status;
         return r.json();
       })).then(function (m) {
         return import(base + m.js).then(function (g) {
-          return g.default({ module_or_path: base + m.wasm }).then(function () {
+          return g.default({ module_or_path: wasm || base + m.wasm }).then(function () {
             var live = function (c, a) {
               try { g.command(String(c), a); } catch (e) { warn(e); }
             };
             live.v = 1;
             live.q = [];
             w.engage = live;
-            if (!g.start({ site: o.site, server: server, debug: !!o.debug }, q)) warn("bad init");
+            if (!g.start({ site: o.site, server: server, debug: !!o.debug, pre: pre }, q)) warn("bad init");
           });
         });
       }).catch(warn);
     } catch (e) {
       warn(e);
+    }
+    function get(path) {
+      return fetch(server + "/v1/sites/" + o.site + path).then(function (r) {
+        return r.text().then(function (body) {
+          return { status: r.status, etag: r.headers.get("etag"), body: body };
+        });
+      }).catch(function () {
+        return null;
+      });
     }
   }
   go();

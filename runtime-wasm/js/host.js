@@ -50,6 +50,13 @@ export function current() {
   return rt ? rt.handle : undefined;
 }
 
+/** A User Timing mark (`engage:<what>`): start-up steps show in the browser's performance
+ * tools and in `cargo xtask bench-browser`. */
+const mark = (what) => {
+  try {
+    performance.mark("engage:" + what);
+  } catch (e) {}
+};
 const str = (v) => (typeof v == "string" ? v : null);
 const nonEmpty = (s) => ((s = String(s || "").trim()) ? Array.from(s).slice(0, 2000).join("") : null);
 const isHttp = (u) => /^\s*https?:\/\//i.test(u);
@@ -188,6 +195,9 @@ class Runtime {
       shown: () => ((this.E(SHOWN) || {}).shown || []).map((s) => s.engagement),
       started: () => !!this.started,
       ui: this.ui,
+      // The wasm module's `engine(op, a, b)` (runtime-wasm/src/api.rs), for benchmarks and
+      // debugging: an APPLY made here decides without rendering or saving.
+      engine: this.E,
     };
   }
 
@@ -303,6 +313,7 @@ class Runtime {
     if (!isObj(b) || b.site !== this.site) return false;
     const r = this.E(BUNDLE, b, !!this.started);
     if (!r) return false;
+    mark("bundle-loaded");
     this.bundle = b;
     this.bundleText = text;
     this.zoneIds = r.zones;
@@ -342,6 +353,7 @@ class Runtime {
 
   begin() {
     this.started = true;
+    this.o.pre = null;
     const early = this.early;
     // Pushed before the first page: part of it, not decisions of their own.
     for (const a of early.attrs) this.E(MERGE, a);
@@ -359,6 +371,7 @@ class Runtime {
     this.openId = null;
     for (const g of early.goals) this.apply({ goal: g });
     this.observe();
+    mark("first-decision");
   }
 
   // ----- the site's calls -----
@@ -708,6 +721,13 @@ class Runtime {
    * `done(null)` on a network failure. */
   get(path, etag, done) {
     const fin = (r) => this.run(() => done(r));
+    // tag.js asked for this while the runtime loaded: take its answer (once, and only before
+    // the first decision; later requests go out fresh).
+    const pre = this.o.pre && this.o.pre[path];
+    if (pre) {
+      delete this.o.pre[path];
+      return void pre.then(fin);
+    }
     fetch(this.api(path), etag ? { headers: { "If-None-Match": etag } } : {})
       .then((r) => r.text().then((body) => fin({ status: r.status, etag: r.headers.get("etag"), body })))
       .catch(() => fin(null));
@@ -721,12 +741,16 @@ class Runtime {
 
   bundleFetched(r) {
     this.bundleLoading = false;
-    if (r && r.status == 304 && this.bundle) {
+    // 304, or the same text again (tag.js's early request has no If-None-Match).
+    if (r && this.bundle && (r.status == 304 || (r.status == 200 && r.body === this.bundleText))) {
       this.bundleBackoff = 0;
       return;
     }
     const changed = !this.bundle || !r || r.body !== this.bundleText;
-    if (!r || r.status != 200 || !this.setBundle(parse(r.body), r.body)) {
+    mark("bundle-received");
+    const b = r && r.status == 200 && parse(r.body);
+    mark("bundle-parsed");
+    if (!b || !this.setBundle(b, r.body)) {
       // Server down, 5xx, garbage: keep what we have and try again later.
       this.bundleBackoff = Math.min(Math.max(this.bundleBackoff * 2, 2e3), MAX_BACKOFF_MS);
       this.timer("bundle", this.bundleBackoff, () => this.fetchBundle());
@@ -736,6 +760,7 @@ class Runtime {
     this.etag = r.etag;
     const k = this.key("bundle");
     if (!this.store.set(k, (r.etag || "") + "\n" + r.body)) this.store.remove(k);
+    mark("bundle-cached");
     if (!this.started) this.maybeBegin();
     else if (changed) {
       this.input({ tick: 1 });

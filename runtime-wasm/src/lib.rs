@@ -60,7 +60,7 @@ pub fn command(name: String, arg: JsValue) {
 }
 
 /// The running runtime's handle, for tests and debugging: `{command, stop, flush, events,
-/// debugText, hasPanel, outcome, ui}` (see `js/host.js`).
+/// debugText, hasPanel, outcome, input, info, shown, started, ui, engine}` (see `js/host.js`).
 #[wasm_bindgen]
 pub fn runtime() -> JsValue {
     host_current()

@@ -46,6 +46,33 @@ pub fn store(ingest: u64, total: u64) -> Result {
     cmd::run(std::process::Command::new(&bin).args([url.as_str(), &ingest, &total]))
 }
 
+/// `cargo xtask bench-browser`: the browser benchmark (`tests/tests/bench_browser.rs`) in
+/// headless Chromium against a release server: start-up over 10 to 10,000 campaigns, then the
+/// decisions beside GrowthBook's SDK and Chatwoot's URLPattern filter. Prints the tables and
+/// writes `tests/artifacts/bench-browser.json`.
+pub fn browser() -> Result {
+    crate::wasm::build(&crate::setup::Tools::find()?)?;
+    cmd::run(cmd::cargo().args(["build", "--release", "-p", "engage-server"]))?;
+    let server = cmd::target_dir().join("release").join("engage-server");
+    cmd::run(
+        cmd::cargo()
+            .args([
+                "test",
+                "-p",
+                "engage-e2e",
+                "--test",
+                "bench_browser",
+                "--",
+                "--nocapture",
+            ])
+            .env("ENGAGE_CHROMIUM", crate::setup::CHROMIUM)
+            .env("CHROMEDRIVER", crate::setup::CHROMEDRIVER)
+            .env("ENGAGE_SERVER_BIN", &server)
+            .env("ENGAGE_BENCH_SIZES", "10,100,1000,10000")
+            .env("ENGAGE_BENCH_LOADS", "5"),
+    )
+}
+
 /// Every `<bench>/new/estimates.json` under `dir`, as (bench path, median in ns).
 fn collect_medians(base: &Path, dir: &Path, out: &mut Vec<(String, f64)>) {
     let estimates = dir.join("new").join("estimates.json");

@@ -31,6 +31,8 @@ commands:
   demo [--listen ADDR] [--data DIR]
                       build and run the server with the demo campaigns
   bench [-- ARGS]     the engine's criterion benchmarks
+  bench-browser       in headless Chromium: start-up over 10 to 10,000 campaigns, decisions
+                      beside GrowthBook's SDK and Chatwoot's URLPattern filter
   bench-sms [RATE]    SMS figures: 100,000-contact freeze, send rate through Kannel, RSS
   bench-store [INGEST] [TOTAL]
                       storage figures on SQLite and PostgreSQL: event ingestion rows/s,
@@ -79,6 +81,7 @@ fn dispatch(args: &[String]) -> Result {
             ),
             _ => Err(format!("bench-sms: unexpected arguments {rest:?}")),
         },
+        "bench-browser" => no_args(command, rest).and_then(|()| bench::browser()),
         "bench" => bench::run(rest.strip_prefix(&["--".to_string()][..]).unwrap_or(rest)),
         "help" | "-h" | "--help" => {
             println!("{USAGE}");
