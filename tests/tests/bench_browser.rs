@@ -97,6 +97,7 @@ return {
   bundle_bytes: bundle ? bundle.encodedBodySize : null, bundle_decoded_bytes: bundle ? bundle.decodedBodySize : null,
   received: m("bundle-received"), parsed: m("bundle-parsed"), loaded: m("bundle-loaded"),
   cached: m("bundle-cached"), first: m("first-decision"),
+  bundle_requests: performance.getEntriesByType("resource").filter((e) => e.name.includes("/bundle")).length,
 };
 "#;
 
@@ -269,6 +270,10 @@ async fn browser_benchmark() {
             },
         )
         .await;
+        for s in cold.samples.iter().chain(&returning.samples) {
+            // One bundle request per load: the runtime takes tag.js's early answer over.
+            assert_eq!(s["bundle_requests"], json!(1), "{n} campaigns: {s}");
+        }
         for s in &cold.samples {
             for key in ["received", "parsed", "loaded", "first"] {
                 assert!(
