@@ -118,6 +118,38 @@ async fn g_admin_console_create_disable_delete() {
         // Create a campaign: a sticky tab on every page, shown at once.
         click(&b, "[data-testid=create-campaign]").await;
         css(&b, "[data-testid=campaign-form]").await;
+        // A bad id: the console lists the problem in the server's own words before asking the
+        // server (the engine's validation, as wasm in the page: `data-source=client`), the same
+        // text an upload of that document gets back.
+        type_into(&b, "[data-testid=field-id]", "Bad Id").await;
+        let shown = b
+            .wait_for(
+                "the id's problem at its field",
+                Duration::from_secs(10),
+                r#"const e = document.querySelector('[data-testid=error-item][data-source=client][data-path="campaigns[1].id"]'); return e ? e.textContent : null;"#,
+            )
+            .await;
+        let mut doc = server
+            .admin("GET", &format!("/admin/v1/sites/{SITE}/campaigns"), None)
+            .json();
+        doc["campaigns"]
+            .as_array_mut()
+            .expect("campaigns")
+            .push(json!({"id": "Bad Id", "engagements": []}));
+        let refused = server.admin(
+            "PUT",
+            &format!("/admin/v1/sites/{SITE}/campaigns"),
+            Some(&doc),
+        );
+        assert_eq!(refused.status, 422, "{}", refused.text());
+        let body = refused.json();
+        let said = body["error"]["details"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|d| d["path"] == "campaigns[1].id")
+            .map(|d| format!("id {}", d["message"].as_str().unwrap_or_default()));
+        assert_eq!(shown.as_str(), said.as_deref(), "console vs server: {body}");
         type_into(&b, "[data-testid=field-id]", CAMPAIGN).await;
         type_into(&b, "[data-testid=field-name]", "Console demo").await;
         let eng_id = css(&b, r#"[data-testid="field-engagements[0].id"]"#)

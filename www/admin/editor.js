@@ -13,11 +13,32 @@ import {
   BEHAVIOR_NUMBERS, isProactive, zoneKind, isRef, splitMatcher, emptyCampaign, emptyEngagement,
   engagementIds, stripPrivate, resolveRef,
 } from "./model.js";
-import { validateCampaign } from "./validate.js";
+import initValidator, { check as checkDocument } from "./pkg/engage_admin.js";
 import { renderPreview } from "./preview.js";
 import { offsiteBlock } from "./campaigns.js";
 
 const GOALS = ["sales", "leads", "service", "purchase", "awareness", "retention"];
+
+// The engine's own validation in the browser (admin-wasm/, built into ./pkg/): the server's
+// rules, messages and paths on every keystroke. Loaded once; until it is (or if it cannot be),
+// the server's check after each pause is what the editor shows.
+let validator = null;
+function loadValidator() {
+  validator ??= initValidator().then(() => true, (e) => {
+    console.warn("engage admin: the validator did not load:", e);
+    return false;
+  });
+  return validator;
+}
+
+/** The draft document's errors as the server would report them on upload. */
+function localProblems(doc) {
+  try {
+    return JSON.parse(checkDocument(JSON.stringify(doc), Date.now())).errors;
+  } catch (e) {
+    return [];
+  }
+}
 
 export function renderEditor(root, ctx, id) {
   const campaigns = ctx.doc?.campaigns || [];
@@ -34,6 +55,10 @@ export function renderEditor(root, ctx, id) {
   const editor = new Editor(root, ctx, { draft, index, isNew, originalId: id });
   editor.render();
   editor.refreshDerived({ server: !isNew });
+  loadValidator().then((ok) => {
+    editor.validatorReady = ok;
+    if (ok && !editor.disposed) editor.refreshDerived({ server: false });
+  });
   return () => editor.dispose();
 }
 
@@ -83,6 +108,7 @@ class Editor {
   }
 
   dispose() {
+    this.disposed = true;
     clearTimeout(this.serverTimer);
     this.serverSeq++;
     window.removeEventListener("beforeunload", this.onBeforeUnload);
@@ -802,9 +828,9 @@ class Editor {
   // ---- derived: errors, preview, JSON, server check ---------------------------------------------
 
   refreshDerived({ server = true } = {}) {
-    const rel = validateCampaign(this.draft, { doc: this.doc, isNew: this.isNew });
-    for (const [path, { message }] of Object.entries(this.jsonErrors)) rel.push({ path, message });
-    this.clientErrors = rel.map((x) => ({ path: this.full(x.path), message: x.message, source: "client" }));
+    const local = this.validatorReady ? localProblems(this.draftDocument()) : [];
+    for (const [path, { message }] of Object.entries(this.jsonErrors)) local.push({ path: this.full(path), message });
+    this.clientErrors = local.map((x) => ({ path: x.path, message: x.message, source: "client" }));
     this.showErrors();
     this.updatePreview();
     for (const el of this.form.querySelectorAll("[data-legend-for]")) {
@@ -840,7 +866,7 @@ class Editor {
     for (const el of form.querySelectorAll(".invalid")) el.classList.remove("invalid");
     for (const el of form.querySelectorAll("[aria-invalid]")) el.removeAttribute("aria-invalid");
     const seen = new Set();
-    const all = [...this.serverErrors, ...this.clientErrors].filter((x) => this.visible(x)).filter((x) => {
+    const all = [...this.clientErrors, ...this.serverErrors].filter((x) => this.visible(x)).filter((x) => {
       const key = `${x.path}\n${x.message}`;
       if (seen.has(key)) return false;
       seen.add(key);
@@ -861,7 +887,7 @@ class Editor {
       if (host && !host.querySelector(":scope > ul.errors")) host = host.parentElement?.closest(".field, fieldset, section") || host;
       const list = host?.querySelector(":scope > ul.errors");
       if (list) {
-        list.append(h("li", { dataset: { testid: "field-error", path: problem.path } }, problem.message));
+        list.append(h("li", { dataset: { testid: "field-error", path: problem.path, source: problem.source } }, problem.message));
         host.classList.add("invalid");
         const inputs = best && best.matches("input, select, textarea") ? [best] : [...host.querySelectorAll(":scope > input, :scope > select, :scope > textarea")];
         for (const inp of inputs) inp.setAttribute("aria-invalid", "true");

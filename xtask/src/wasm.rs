@@ -1,4 +1,5 @@
-//! `cargo xtask build-wasm`: the browser runtime, optimized and content-hashed into `www/pkg/`.
+//! `cargo xtask build-wasm`: the browser runtime, optimized and content-hashed into `www/pkg/`;
+//! then the admin console's validator into `www/admin/pkg/` ([`build_admin`]).
 //!
 //! Output (www/pkg/, not committed):
 //! - `engage_runtime.<h8>.js`       — wasm-bindgen `--target web` glue with the runtime's JS
@@ -22,6 +23,7 @@ const PROFILE: &str = "wasm-release";
 /// Default name wasm-bindgen gives the wasm, and what the glue fetches unless told otherwise.
 const BG_WASM: &str = "engage_runtime_bg.wasm";
 const PKG_DIR: &str = "www/pkg";
+const ADMIN_PKG_DIR: &str = "www/admin/pkg";
 
 /// rustc ≥ 1.82 emits these by default for wasm32-unknown-unknown (`rustc --print cfg --target
 /// wasm32-unknown-unknown`); older wasm-opt (Debian bookworm's 108) rejects them unless enabled.
@@ -87,7 +89,46 @@ pub fn build(tools: &Tools) -> Result {
             ])
             .arg(format!("--outfile={}", cmd::rel(&bundled))),
     )?;
-    publish(&bundled, &optimized)
+    publish(&bundled, &optimized)?;
+    build_admin(tools)
+}
+
+/// The console's validator (`admin-wasm/`, the engine with its native features: regex, time
+/// zones) into `www/admin/pkg/`. Only `/admin/` loads it, so it is optimized for speed, not
+/// squeezed like the shop's runtime.
+fn build_admin(tools: &Tools) -> Result {
+    let target = cmd::target_dir();
+    let input = target.join(TARGET).join(PROFILE).join("engage_admin.wasm");
+    let out_dir = target.join("wasm-bindgen-admin");
+    cmd::run(
+        cmd::cargo()
+            .args(["build", "-p", "engage-admin", "--target", TARGET])
+            .args(["--profile", PROFILE])
+            .env("CARGO_ENCODED_RUSTFLAGS", remapped_paths()),
+    )?;
+    cmd::run(
+        Command::new(&tools.wasm_bindgen)
+            .args(["--target", "web", "--no-typescript", "--out-dir"])
+            .arg(cmd::rel(&out_dir))
+            .arg(cmd::rel(&input)),
+    )?;
+    let pkg = cmd::root().join(ADMIN_PKG_DIR);
+    fs::create_dir_all(&pkg).map_err(|e| format!("cannot create {ADMIN_PKG_DIR}: {e}"))?;
+    cmd::run(
+        Command::new(&tools.wasm_opt)
+            .arg("-O2")
+            .args(WASM_OPT_FEATURES)
+            .args(["--strip-debug", "--strip-producers"])
+            .arg(cmd::rel(&out_dir.join("engage_admin_bg.wasm")))
+            .arg("-o")
+            .arg(cmd::rel(&pkg.join("engage_admin_bg.wasm"))),
+    )?;
+    let glue = out_dir.join("engage_admin.js");
+    fs::copy(&glue, pkg.join("engage_admin.js"))
+        .map_err(|e| format!("cannot copy {}: {e}", cmd::rel(&glue)))?;
+    let size = fs::metadata(pkg.join("engage_admin_bg.wasm")).map_or(0, |m| m.len());
+    println!("    {ADMIN_PKG_DIR}/engage_admin.js, engage_admin_bg.wasm ({size} bytes)");
+    Ok(())
 }
 
 /// Panic locations name source files; with the build machine's paths
