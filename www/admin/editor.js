@@ -110,6 +110,7 @@ class Editor {
   dispose() {
     this.disposed = true;
     clearTimeout(this.serverTimer);
+    clearTimeout(this.localTimer);
     this.serverSeq++;
     window.removeEventListener("beforeunload", this.onBeforeUnload);
   }
@@ -828,7 +829,7 @@ class Editor {
   // ---- derived: errors, preview, JSON, server check ---------------------------------------------
 
   refreshDerived({ server = true } = {}) {
-    const local = this.validatorReady ? localProblems(this.draftDocument()) : [];
+    const local = this.localCheck();
     for (const [path, { message }] of Object.entries(this.jsonErrors)) local.push({ path: this.full(path), message });
     this.clientErrors = local.map((x) => ({ path: x.path, message: x.message, source: "client" }));
     this.showErrors();
@@ -840,6 +841,25 @@ class Editor {
     }
     this.jsonView.textContent = JSON.stringify(stripPrivate(this.draft), null, 2);
     if (server) this.scheduleServerCheck();
+  }
+
+  /** The engine's errors for the draft document. A document whose check took over 50 ms (a site
+   * with hundreds of campaigns) is checked after a pause in typing instead of on every key. */
+  localCheck() {
+    if (!this.validatorReady) return [];
+    if (this.checkMs > 50 && !this.checkNow) {
+      clearTimeout(this.localTimer);
+      this.localTimer = setTimeout(() => {
+        this.checkNow = true;
+        this.refreshDerived({ server: false });
+        this.checkNow = false;
+      }, 250);
+      return (this.lastLocal || []).slice();
+    }
+    const t0 = performance.now();
+    this.lastLocal = localProblems(this.draftDocument());
+    this.checkMs = performance.now() - t0;
+    return this.lastLocal.slice();
   }
 
   updatePreview() {
