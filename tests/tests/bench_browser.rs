@@ -144,7 +144,7 @@ async fn load(b: &Browser, server: &Server, site: &str, i: usize, returning: boo
 
 /// In-page decision timings: `[name, median ms per decision, samples]`.
 const DECISIONS_JS: &str = r#"
-const [campaigns, done] = [arguments[0], arguments[arguments.length - 1]];
+const [campaigns, doc, done] = [arguments[0], arguments[1], arguments[arguments.length - 1]];
 (async () => {
   const manifest = await (await fetch("/pkg/manifest.json")).json();
   const glue = await import("/pkg/" + manifest.js); // the module tag.js loaded: same instance
@@ -218,6 +218,13 @@ const [campaigns, done] = [arguments[0], arguments[arguments.length - 1]];
     matched += built.filter((c) => c.pattern.test(url) && (!c.bh || inBusinessHours)).length;
   });
   r.chatwoot_matched = matched;
+
+  // The console's validator (admin-wasm) checking the whole uploaded document, as its editor
+  // does while someone types.
+  const admin = await import("/admin/pkg/engage_admin.js");
+  await admin.default();
+  const text = JSON.stringify(doc);
+  r.console_check = time(5, 1, () => admin.check(text, Date.now()));
   return r;
 })().then(done, (e) => done({ error: String(e && e.stack || e) }));
 "#;
@@ -298,7 +305,7 @@ async fn browser_benchmark() {
                 .collect();
             decisions = within("decisions", Duration::from_secs(300), async {
                 b.client
-                    .execute_async(DECISIONS_JS, vec![json!(campaigns)])
+                    .execute_async(DECISIONS_JS, vec![json!(campaigns), doc.clone()])
                     .await
                     .unwrap_or_else(|e| panic!("decision benchmark script: {e}"))
             })
@@ -362,6 +369,10 @@ async fn browser_benchmark() {
         d("chatwoot") / engine,
         d("chatwoot_prebuilt"),
         d("chatwoot_prebuilt") / engine,
+    );
+    println!(
+        "the console's check of the 1,000-campaign document (admin-wasm): {:.0} ms",
+        d("console_check")
     );
     println!(
         "(the engine showed {:.1} engagements per page; GrowthBook found {:.0} of 1,000 audiences on)",
