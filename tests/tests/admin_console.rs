@@ -150,6 +150,18 @@ async fn g_admin_console_create_disable_delete() {
             .find(|d| d["path"] == "campaigns[1].id")
             .map(|d| format!("id {}", d["message"].as_str().unwrap_or_default()));
         assert_eq!(shown.as_str(), said.as_deref(), "console vs server: {body}");
+        // …and at the field itself, while it is being typed in.
+        let at_field = b
+            .js(
+                r#"const e = document.querySelector('.field[data-path="campaigns[1].id"] > ul.errors > [data-testid=field-error]'); return e ? e.textContent : null;"#,
+                vec![],
+            )
+            .await;
+        assert_eq!(
+            format!("id {}", at_field.as_str().unwrap_or_default()),
+            shown.as_str().unwrap_or_default(),
+            "the id's problem under its input"
+        );
         type_into(&b, "[data-testid=field-id]", CAMPAIGN).await;
         type_into(&b, "[data-testid=field-name]", "Console demo").await;
         let eng_id = css(&b, r#"[data-testid="field-engagements[0].id"]"#)

@@ -892,7 +892,8 @@ class Editor {
       seen.add(key);
       return true;
     });
-    const anchors = [...form.querySelectorAll("[data-path]")];
+    // Inputs and groups only: the summary's items carry paths too, and would take the problem.
+    const anchors = [...form.querySelectorAll("[data-path]")].filter((el) => !this.summary.contains(el));
     const items = [];
     for (const problem of all) {
       const mine = isPrefix(this.full(""), problem.path);
