@@ -46,23 +46,13 @@ pub fn build(tools: &Tools) -> Result {
         .join("engage_runtime.wasm");
     let out_dir = target.join("wasm-bindgen");
 
-    cmd::run(
-        cmd::cargo()
-            .args(["build", "-p", "engage-runtime", "--target", TARGET])
-            .args(["--profile", PROFILE])
-            .env("CARGO_ENCODED_RUSTFLAGS", remapped_paths()),
-    )?;
+    cargo_build("engage-runtime")?;
     // A clean output dir, so no stale `snippets/` from an earlier build gets published.
     if out_dir.exists() {
         fs::remove_dir_all(&out_dir)
             .map_err(|e| format!("cannot clear {}: {e}", cmd::rel(&out_dir)))?;
     }
-    cmd::run(
-        Command::new(&tools.wasm_bindgen)
-            .args(["--target", "web", "--no-typescript", "--out-dir"])
-            .arg(cmd::rel(&out_dir))
-            .arg(cmd::rel(&input)),
-    )?;
+    bindgen(tools, &input, &out_dir)?;
     let optimized = out_dir.join("engage_runtime_bg.opt.wasm");
     cmd::run(
         Command::new(&tools.wasm_opt)
@@ -100,18 +90,8 @@ fn build_admin(tools: &Tools) -> Result {
     let target = cmd::target_dir();
     let input = target.join(TARGET).join(PROFILE).join("engage_admin.wasm");
     let out_dir = target.join("wasm-bindgen-admin");
-    cmd::run(
-        cmd::cargo()
-            .args(["build", "-p", "engage-admin", "--target", TARGET])
-            .args(["--profile", PROFILE])
-            .env("CARGO_ENCODED_RUSTFLAGS", remapped_paths()),
-    )?;
-    cmd::run(
-        Command::new(&tools.wasm_bindgen)
-            .args(["--target", "web", "--no-typescript", "--out-dir"])
-            .arg(cmd::rel(&out_dir))
-            .arg(cmd::rel(&input)),
-    )?;
+    cargo_build("engage-admin")?;
+    bindgen(tools, &input, &out_dir)?;
     let pkg = cmd::root().join(ADMIN_PKG_DIR);
     fs::create_dir_all(&pkg).map_err(|e| format!("cannot create {ADMIN_PKG_DIR}: {e}"))?;
     cmd::run(
@@ -129,6 +109,26 @@ fn build_admin(tools: &Tools) -> Result {
     let size = fs::metadata(pkg.join("engage_admin_bg.wasm")).map_or(0, |m| m.len());
     println!("    {ADMIN_PKG_DIR}/engage_admin.js, engage_admin_bg.wasm ({size} bytes)");
     Ok(())
+}
+
+/// One of the workspace's wasm packages, for wasm32 in the size-first profile.
+fn cargo_build(package: &str) -> Result {
+    cmd::run(
+        cmd::cargo()
+            .args(["build", "-p", package, "--target", TARGET])
+            .args(["--profile", PROFILE])
+            .env("CARGO_ENCODED_RUSTFLAGS", remapped_paths()),
+    )
+}
+
+/// wasm-bindgen `--target web`: the glue and `<name>_bg.wasm` into `out_dir`.
+fn bindgen(tools: &Tools, input: &Path, out_dir: &Path) -> Result {
+    cmd::run(
+        Command::new(&tools.wasm_bindgen)
+            .args(["--target", "web", "--no-typescript", "--out-dir"])
+            .arg(cmd::rel(out_dir))
+            .arg(cmd::rel(input)),
+    )
 }
 
 /// Panic locations name source files; with the build machine's paths
