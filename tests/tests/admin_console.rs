@@ -289,6 +289,29 @@ async fn g_admin_console_create_disable_delete() {
         css(&b, "[data-testid=version-row]").await;
         b.screenshot_settled("admin-versions").await;
         a11y.extend(axe_problems(&b, &source, "Versions").await);
+
+        // The same views on a phone (390×844).
+        b.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": true}),
+        )
+        .await;
+        for (view, ready, name) in [
+            ("campaigns", "[data-testid=campaign-card]", "campaigns"),
+            ("campaigns/new", "[data-testid=campaign-form]", "editor"),
+            ("versions", "[data-testid=version-row]", "versions"),
+        ] {
+            b.goto(&server.url(&format!("/admin/#/{view}"))).await;
+            css(&b, ready).await;
+            b.screenshot_settled(&format!("admin-{name}-phone")).await;
+            a11y.extend(axe_problems(&b, &source, &format!("{name} (phone)")).await);
+        }
+        b.goto(&server.url("/admin/#/simulate")).await;
+        click(&b, "[data-testid=simulate-run]").await;
+        css(&b, "[data-testid=trace-table]").await;
+        b.screenshot_settled("admin-simulate-phone").await;
+        a11y.extend(axe_problems(&b, &source, "simulate (phone)").await);
+        b.cdp("Emulation.clearDeviceMetricsOverride", json!({})).await;
     })
     .await;
     b.close().await;

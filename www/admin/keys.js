@@ -105,7 +105,7 @@ export function renderKeys(root, ctx) {
     const n = names();
     // Active keys first (newest first), then the revoked ones.
     const sorted = [...keys].sort((a, b) => (a.revoked_at ? 1 : 0) - (b.revoked_at ? 1 : 0) || String(b.created_at).localeCompare(String(a.created_at)));
-    fill(listSlot, h("div", { class: "table-wrap" }, h("table", { class: "data keys" },
+    fill(listSlot, h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Access keys" }, h("table", { class: "data keys" },
       h("caption", { class: "visually-hidden" }, "Access keys"),
       h("thead", {}, h("tr", {}, ["Name", "Role", "Sites", "Created", "Created by", "Status"].map((t) => h("th", { scope: "col" }, t)))),
       h("tbody", {}, sorted.map((k) => keyRow(k, n))))));

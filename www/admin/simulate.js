@@ -313,7 +313,7 @@ function drawResult(root, script, res, only) {
 
 function traceTable(trace) {
   if (!trace.length) return h("p", { class: "muted" }, "No engagements.");
-  return h("div", { class: "table-wrap" }, h("table", { class: "data trace", dataset: { testid: "trace-table" } },
+  return h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Why: every engagement" }, h("table", { class: "data trace", dataset: { testid: "trace-table" } },
     h("thead", {}, h("tr", {}, ["Campaign", "Engagement", "Result", "Reason", "Detail"].map((c) => h("th", { scope: "col" }, c)))),
     h("tbody", {}, trace.map((t) => h("tr", {
       class: t.result === "shown" ? "ok" : "",

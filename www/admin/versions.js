@@ -72,7 +72,7 @@ export function renderVersions(root, ctx) {
     }
   };
 
-  const table = (versions, active, names) => h("div", { class: "table-wrap" }, h("table", { class: "data versions" },
+  const table = (versions, active, names) => h("div", { class: "table-wrap", tabindex: "0", role: "region", "aria-label": "Versions" }, h("table", { class: "data versions" },
     h("thead", {}, h("tr", {}, ["Version", "Published", "By", "Change", "Campaigns", "Warnings"].map((t) => h("th", { scope: "col" }, t)), h("th", { scope: "col" }, h("span", { class: "visually-hidden" }, "Actions")))),
     h("tbody", {}, versions.map((v) => {
       const isActive = v.version === active || v.active;
