@@ -46,6 +46,31 @@ export function boot(engine, opts, queue) {
 }
 
 /** The running runtime's handle, or `undefined`. */
+/** A JSON-like value flattened for the wasm (`runtime-wasm/src/json.rs` reads it back in one
+ * pass): every string and key concatenated, and one number array of tags (0 null, 1 false,
+ * 2 true, 3 number, 4 string, 5 array, 6 object), numbers and lengths. Nesting past 64 is null. */
+export function tape(v) {
+  const n = [], s = [];
+  const text = (x) => n.push(x.length) && s.push(x);
+  const walk = (v, d) => {
+    const t = typeof v;
+    if (t == "boolean") n.push(v ? 2 : 1);
+    else if (t == "number") n.push(3, v);
+    else if (t == "string") n.push(4) && text(v);
+    else if (d > 63 || !v || t != "object") n.push(0);
+    else if (Array.isArray(v)) {
+      n.push(5, v.length);
+      for (const x of v) walk(x, d + 1);
+    } else {
+      const k = Object.keys(v);
+      n.push(6, k.length);
+      for (const x of k) text(x), walk(v[x], d + 1);
+    }
+  };
+  walk(v, 0);
+  return [s.join(""), new Float64Array(n)];
+}
+
 export function current() {
   return rt ? rt.handle : undefined;
 }
@@ -68,6 +93,14 @@ const parse = (t) => {
   }
 };
 const isObj = (v) => !!v && typeof v == "object" && !Array.isArray(v);
+const each = (a, f) => (Array.isArray(a) ? a.map((x) => (isObj(x) ? f(x) : x)) : a);
+/** What the engine reads of a bundle: which creatives exist, not what they say (the renderer
+ * reads them from the bundle itself). They are a third of a bundle's text. */
+const skeleton = (b) => ({ ...b, campaigns: each(b.campaigns, (c) => ({ ...c, engagements: each(c.engagements, (e) => {
+  const c = e.creative, o = isObj(c) ? {} : c;
+  if (o != c) for (const k in c) o[k] = isObj(c[k]) ? {} : c[k];
+  return { ...e, creative: o };
+}) })) });
 
 /** `localStorage` where the page may use it, memory otherwise. */
 function storage(given) {
@@ -311,7 +344,7 @@ class Runtime {
    * format the engine reads. */
   setBundle(b, text) {
     if (!isObj(b) || b.site !== this.site) return false;
-    const r = this.E(BUNDLE, b, !!this.started);
+    const r = this.E(BUNDLE, skeleton(b), !!this.started);
     if (!r) return false;
     mark("bundle-loaded");
     this.bundle = b;

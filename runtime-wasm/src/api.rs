@@ -82,7 +82,7 @@ impl Engine {
         match op {
             OPEN => self.open(a, b).into(),
             BUNDLE => self.set_bundle(a, b.is_truthy()),
-            APPLY => match input(&from_js(b, 0)) {
+            APPLY => match input(&from_js(b)) {
                 Some(i) => {
                     let trace =
                         js_sys::Reflect::get(b, &"trace".into()).is_ok_and(|t| t.is_truthy());
@@ -104,10 +104,10 @@ impl Engine {
             STATE => crate::json::store_visit(&self.visit).into(),
             INFO => self.info(),
             AVAIL => {
-                self.visit.set_availability(availability(&from_js(a, 0)));
+                self.visit.set_availability(availability(&from_js(a)));
                 JsValue::TRUE
             }
-            MERGE => match object(from_js(a, 0)) {
+            MERGE => match object(from_js(a)) {
                 Some(m) => {
                     self.visit.merge_attributes(m);
                     JsValue::TRUE
@@ -141,7 +141,7 @@ impl Engine {
 
     /// A stored visit of this visitor, or a new one; the profile is the page's either way.
     fn open(&mut self, profile: &JsValue, stored: &JsValue) -> bool {
-        let p = from_js(profile, 0);
+        let p = from_js(profile);
         let text = |k: &str| p.get(k).and_then(Value::as_str).map(String::from);
         let device = match p.get("device").and_then(Value::as_str) {
             Some("mobile") => Device::Mobile,
@@ -168,7 +168,7 @@ impl Engine {
     }
 
     fn set_bundle(&mut self, v: &JsValue, started: bool) -> JsValue {
-        let Some(b) = crate::decode::bundle(&from_js(v, 0)).filter(|b| b.format == BUNDLE_FORMAT)
+        let Some(b) = crate::decode::bundle(&from_js(v)).filter(|b| b.format == BUNDLE_FORMAT)
         else {
             return JsValue::NULL;
         };

@@ -6,41 +6,97 @@
 
 use engage_engine::visit::Visit;
 use serde_json::{Map, Number, Value};
-use wasm_bindgen::{JsCast, JsValue};
+use wasm_bindgen::prelude::*;
 
-/// Deepest nesting converted; deeper values read as `null`.
-const MAX_DEPTH: u32 = 64;
+#[wasm_bindgen(module = "/js/host.js")]
+extern "C" {
+    /// `[strings, numbers]`: a JS value flattened by `js/host.js` (see [`from_js`]).
+    fn tape(v: &JsValue) -> js_sys::Array;
+}
 
 /// `JSON.parse(text)` as a `Value`; `None` for anything that is not JSON.
 pub fn parse(text: &str) -> Option<Value> {
     let v = js_sys::JSON::parse(text).ok()?;
-    Some(from_js(&v, 0))
+    Some(from_js(&v))
 }
 
-/// A JSON-like JS value (as `JSON.parse` makes them) as a `Value`.
-pub fn from_js(v: &JsValue, depth: u32) -> Value {
-    if let Some(b) = v.as_bool() {
-        Value::Bool(b)
-    } else if let Some(n) = v.as_f64() {
-        number(n)
-    } else if let Some(s) = v.as_string() {
-        Value::String(s)
-    } else if depth >= MAX_DEPTH {
-        Value::Null
-    } else if js_sys::Array::is_array(v) {
-        let a: &js_sys::Array = v.unchecked_ref();
-        Value::Array(a.iter().map(|x| from_js(&x, depth + 1)).collect())
-    } else if v.is_object() {
-        let mut m = Map::new();
-        for e in js_sys::Object::entries(v.unchecked_ref()).iter() {
-            let e: js_sys::Array = e.unchecked_into();
-            if let Some(k) = e.get(0).as_string() {
-                m.insert(k, from_js(&e.get(1), depth + 1));
+/// A JSON-like JS value (as `JSON.parse` makes them) as a `Value`; nesting deeper than 64
+/// reads as `null`.
+///
+/// `js/host.js`'s `tape` walks the value in JavaScript and hands over two things: every string
+/// and key concatenated, and one `Float64Array` of tags, numbers and lengths. Reading a value
+/// node by node across the boundary (type checks, `Object.entries`, every string passed on
+/// its own) cost ≈ 15 calls per node: 68 ms for a 1,000-campaign bundle, against a few ms
+/// for the tape.
+pub fn from_js(v: &JsValue) -> Value {
+    let t = tape(v);
+    let text = t.get(0).as_string().unwrap_or_default();
+    let nums = js_sys::Float64Array::from(t.get(1)).to_vec();
+    Tape {
+        s: &text,
+        n: &nums,
+        i: 0,
+    }
+    .value()
+}
+
+/// A reader over `tape`'s output. Tags: 0 null, 1 false, 2 true, 3 number, 4 string, 5 array,
+/// 6 object; a string is its length in UTF-16 units (JavaScript's `length`) and its text is
+/// the next that many units of `s`; an array or object is its length, then its items (an
+/// object's as key string, value). Past the end everything reads as `null`.
+struct Tape<'a> {
+    s: &'a str,
+    n: &'a [f64],
+    i: usize,
+}
+
+impl Tape<'_> {
+    fn num(&mut self) -> f64 {
+        let x = self.n.get(self.i).copied().unwrap_or(0.0);
+        self.i += 1;
+        x
+    }
+
+    fn string(&mut self) -> String {
+        let mut units = self.num() as usize;
+        let mut end = 0;
+        for c in self.s.chars() {
+            if units == 0 {
+                break;
             }
+            units = units.saturating_sub(c.len_utf16());
+            end += c.len_utf8();
         }
-        Value::Object(m)
-    } else {
-        Value::Null
+        // `get`, not `split_at`: `end` is a char boundary, and `split_at`'s panic message would
+        // bring in kilobytes of formatting code.
+        let a = self.s.get(..end).unwrap_or_default().to_owned();
+        self.s = self.s.get(end..).unwrap_or_default();
+        a
+    }
+
+    fn value(&mut self) -> Value {
+        match self.num() as u8 {
+            1 => Value::Bool(false),
+            2 => Value::Bool(true),
+            3 => number(self.num()),
+            4 => Value::String(self.string()),
+            5 => {
+                let mut a = Vec::new();
+                for _ in 0..self.num() as usize {
+                    a.push(self.value());
+                }
+                Value::Array(a)
+            }
+            6 => {
+                let mut m = Map::new();
+                for _ in 0..self.num() as usize {
+                    let k = self.string();
+                    m.insert(k, self.value());
+                }
+                Value::Object(m)
+            }
+            _ => Value::Null,
+        }
     }
 }
 

@@ -423,6 +423,40 @@ fn js_case_folding_matches_the_engines() {
     }
 }
 
+/// `json::from_js` (the tape `js/host.js` flattens a value into) reads what `serde_json` reads
+/// from the same value's JSON text: Unicode outside the BMP, NUL and escapes in strings and
+/// keys, whole and fractional numbers, empty containers, nesting.
+#[wasm_bindgen_test]
+fn tape_reads_what_serde_reads() {
+    let texts = [
+        r#"{"a":"😀 é \u0000 \"q\" \n","😀k":[1,-2,1.5,-0.25,9007199254740992,1e300],"":{},"e":[],"n":null,"t":true,"f":false}"#,
+        r#"[[[["deep", {"x": [{"y": "z"}]}]]], "", "\ud83d\ude00\ud83d\ude00", 0]"#,
+        r#""just a string""#,
+        "12",
+        "null",
+    ];
+    for t in texts {
+        let theirs: Value = serde_json::from_str(t).expect("JSON");
+        let v = js_sys::JSON::parse(t).expect("JSON");
+        assert_eq!(engage_runtime::json::from_js(&v), theirs, "{t}");
+    }
+    // Deeper than 64 levels reads as null there, not as a stack overflow.
+    let deep = format!("{}1{}", "[".repeat(70), "]".repeat(70));
+    let v = engage_runtime::json::from_js(&js_sys::JSON::parse(&deep).expect("JSON"));
+    let mut at = &v;
+    let mut depth = 0;
+    while let Value::Array(a) = at {
+        at = &a[0];
+        depth += 1;
+    }
+    assert_eq!((depth, at), (64, &Value::Null));
+    // Not JSON at all: functions and undefined read as null.
+    assert_eq!(
+        engage_runtime::json::from_js(&JsValue::UNDEFINED),
+        Value::Null
+    );
+}
+
 #[wasm_bindgen_test]
 fn decoder_reads_what_serde_reads() {
     let rich = bundle_json(
