@@ -12,7 +12,7 @@
 // the visitor is the display: a wake-up that fires while the tab is hidden is decided when the
 // tab is visible again, so the impression happens in front of the visitor.
 
-import { Ui, DebugPanel } from "./ui.js";
+import { Ui, debugPanel } from "./ui.js";
 
 const OPEN = 0, BUNDLE = 1, APPLY = 2, PEEK = 3, STATE = 4, INFO = 5, AVAIL = 6, MERGE = 7,
   SHOWN = 8, CREATIVE = 9;
@@ -886,17 +886,29 @@ class Runtime {
   setDebug(on, remember) {
     const k = this.prefix + "debug";
     if (remember) on ? this.store.set(k, "1") : this.store.remove(k);
+    this.debugOn = on;
     if (!on) {
       if (this.debug) this.debug.close();
       this.debug = null;
       this.timer("debug");
       return;
     }
-    if (this.debug) return;
-    this.debug = new DebugPanel(() => this.run(() => this.setDebug(false, true)));
-    // Live as time passes: the engine's view is re-read every second.
-    this.timer("debug", 1e3, () => this.debugRefresh(), true);
-    this.debugRefresh();
+    if (this.debug || this.debugLoading) return;
+    // The panel is a chunk of its own (js/debug.js), fetched now: the first time, it opens
+    // once that request is answered.
+    this.debugLoading = true;
+    debugPanel(() => this.run(() => this.setDebug(false, true))).then(
+      (p) => {
+        this.debugLoading = false;
+        // Switched off (or stopped) while it loaded.
+        if (!this.debugOn || this.stopped) return p.close();
+        this.debug = p;
+        // Live as time passes: the engine's view is re-read every second.
+        this.timer("debug", 1e3, () => this.debugRefresh(), true);
+        this.run(() => this.debugRefresh());
+      },
+      () => (this.debugLoading = false),
+    );
   }
 
   debugRefresh() {

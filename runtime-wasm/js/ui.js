@@ -1,4 +1,4 @@
-// engage UI: renders the engagements the wasm engine decided on, and the debug panel.
+// engage UI: renders the engagements the wasm engine decided on (the debug panel is debug.js).
 //
 // Every displayed engagement is one element inside a shadow root: the one of
 // `<div id="engage-root">` for the `left`, `right` and `proactive` zones, or one attached to the
@@ -12,7 +12,6 @@
 
 const D = document;
 const ROOT_ID = "engage-root";
-const DEBUG_ID = "engage-debug";
 const ZONE_ATTR = "data-engage-zone";
 const X = "\u00d7";
 const REL = "noopener noreferrer";
@@ -78,18 +77,6 @@ const CSS =
   ".f-toaster .box,.f-sticky .box{width:auto;max-width:none}" +
   ".panel{inset:0;width:auto;height:auto;border-radius:0}}" +
   "@media (prefers-reduced-motion:reduce){.e,.e *,.panel{animation:none!important;transition:none!important}}";
-
-// The debug panel's own sheet.
-const DEBUG_CSS =
-  ":host{all:initial}" +
-  ".d{position:fixed;left:8px;bottom:8px;z-index:2147483001;width:min(560px,calc(100vw - 16px));" +
-  "max-height:45vh;overflow:auto;background:#0f172a;color:#e2e8f0;border-radius:10px;" +
-  "font:12px/1.4 ui-monospace,Menlo,Consolas,monospace;box-shadow:0 8px 30px rgba(0,0,0,.35)}" +
-  ".h{position:sticky;top:0;display:flex;justify-content:space-between;align-items:center;" +
-  "gap:8px;padding:6px 10px;background:#1e293b;font-weight:700}" +
-  ".h button{border:0;background:transparent;color:inherit;font:16px/1 inherit;cursor:pointer}" +
-  "table{border-collapse:collapse;width:100%}td{padding:3px 10px;border-top:1px solid #1e293b;" +
-  "vertical-align:top}.ok{color:#4ade80}.no{color:#f87171}.r{color:#fbbf24}";
 
 // ----- DOM helpers -----
 
@@ -502,54 +489,7 @@ export class Ui {
 
 // ----- debug panel -----
 
-/** `engage("debug", true)` or `?engage_debug=1`: every engagement of the bundle, shown or the
- * first rule that rejected it with the engine's detail. */
-export class DebugPanel {
-  /** `onClose()` when the visitor closes the panel. */
-  constructor(onClose) {
-    const old = D.getElementById(DEBUG_ID);
-    if (old) old.remove();
-    this.host = el("div", "", { id: DEBUG_ID });
-    const root = this.host.attachShadow({ mode: "open" });
-    adopt(root, DEBUG_CSS);
-    const panel = el("div", "d", { role: "region", "aria-label": "engage debug" });
-    const bar = el("div", "h");
-    const close = el("button", "", { type: "button", "aria-label": "Close the engage debug panel" }, X);
-    close.addEventListener("click", () => onClose());
-    this.head = el("span");
-    this.rows = el("tbody");
-    bar.append(this.head, close);
-    const table = el("table");
-    table.append(this.rows);
-    panel.append(bar, table);
-    root.append(panel);
-    if (D.body) D.body.append(this.host);
-  }
-
-  /** `trace`: the engine's TraceEntry list. */
-  show(heading, trace) {
-    this.head.textContent = heading;
-    this.rows.textContent = "";
-    for (const t of trace) {
-      const tr = el("tr");
-      const cell = (cls, s) => tr.append(el("td", cls, 0, s));
-      cell("", t.engagement + " (" + t.campaign + ")");
-      if (t.result == "shown") {
-        cell("ok", "shown" + (t.zone != null ? " in " + t.zone : "") + (t.state != null ? ", " + t.state : ""));
-      } else {
-        cell("no", t.reason || "rejected");
-        cell("r", t.detail || "");
-      }
-      this.rows.append(tr);
-    }
-  }
-
-  /** The rendered rows' text (for tests). */
-  text() {
-    return this.rows.textContent;
-  }
-
-  close() {
-    this.host.remove();
-  }
-}
+/** The debug panel (`./debug.js`), loaded the first time someone asks for it: a chunk of its
+ * own, so the shop's visitors never download it. Answers a promise of the panel. */
+export const debugPanel = (onClose) =>
+  import("./debug.js").then((m) => new m.DebugPanel(onClose, el, adopt, X));

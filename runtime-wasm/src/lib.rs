@@ -78,3 +78,11 @@ extern "C" {
     /// The renderer (`js/ui.js`).
     pub type Ui;
 }
+
+// `js/ui.js` imports `./debug.js` when the debug panel is asked for; named for the same reason
+// (the build makes it a chunk of its own).
+#[wasm_bindgen(module = "/js/debug.js")]
+extern "C" {
+    /// The debug panel (`js/debug.js`).
+    pub type DebugPanel;
+}

@@ -1303,7 +1303,16 @@ async fn debug_panel_shows_every_engagement_and_why() {
     let mut o = opts(Some(&b));
     o["debug"] = json!(true);
     launch_with(o, &mem_store(), vec![]);
-    let text = debug_text().expect("panel open");
+    // The panel is a chunk of its own (js/debug.js), fetched when asked for.
+    let mut text = None;
+    for _ in 0..100 {
+        text = debug_text();
+        if text.is_some() {
+            break;
+        }
+        sleep(20).await;
+    }
+    let text = text.expect("panel open within 2 s");
     assert!(
         text.contains("seen (c-seen)shown in left, online"),
         "{text}"
@@ -1323,5 +1332,12 @@ async fn debug_panel_shows_every_engagement_and_why() {
     );
     command("debug", json!(false));
     assert!(doc().get_element_by_id("engage-debug").is_none());
+    // Switched on and off again before the chunk answers (a cached module still resolves
+    // later, in a microtask): no panel is left behind.
+    command("debug", json!(true));
+    command("debug", json!(false));
+    sleep(200).await;
+    assert!(doc().get_element_by_id("engage-debug").is_none());
+    assert_eq!(debug_text(), None);
     uninstall();
 }

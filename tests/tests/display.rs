@@ -143,6 +143,27 @@ async fn a_time_on_page_and_entry_point() {
             )
             .await;
         assert_eq!(root_mode, json!("open"), "#engage-root has an open shadow root");
+
+        let debug_chunks = "return performance.getEntriesByType('resource').map((e) => e.name).filter((n) => /\\/pkg\\/engage_debug\\.[0-9a-f]{8}\\.js$/.test(n)).length;";
+        assert_eq!(
+            browser.js(debug_chunks, vec![]).await,
+            json!(0),
+            "a page without the debug panel never fetches its chunk"
+        );
+        // `?engage_debug=1`: the debug panel, a chunk of its own the runtime fetches from
+        // `/pkg/` only now, lists both engagements and why.
+        browser
+            .goto(&server.url("/demo/e2e/shop-a.html?engage_debug=1"))
+            .await;
+        browser
+            .wait_for(
+                "the debug panel",
+                Duration::from_secs(10),
+                "const h = document.getElementById('engage-debug'); return !!(h && h.shadowRoot && /shop-tab/.test(h.shadowRoot.textContent) && /ping/.test(h.shadowRoot.textContent));",
+            )
+            .await;
+        let chunks = browser.js(debug_chunks, vec![]).await;
+        assert_eq!(chunks, json!(1), "one request for the debug chunk");
     })
     .await;
     browser.close().await;

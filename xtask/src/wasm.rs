@@ -24,6 +24,8 @@ const PROFILE: &str = "wasm-release";
 const BG_WASM: &str = "engage_runtime_bg.wasm";
 const PKG_DIR: &str = "www/pkg";
 const ADMIN_PKG_DIR: &str = "www/admin/pkg";
+/// The runtime's debug panel (`runtime-wasm/js/debug.js`): loaded on demand, not bundled.
+const DEBUG_JS: &str = "debug.js";
 
 /// rustc ≥ 1.82 emits these by default for wasm32-unknown-unknown (`rustc --print cfg --target
 /// wasm32-unknown-unknown`); older wasm-opt (Debian bookworm's 108) rejects them unless enabled.
@@ -67,6 +69,10 @@ pub fn build(tools: &Tools) -> Result {
             .arg(cmd::rel(&optimized)),
     )?;
     // One file for the page to load: the glue with its snippets (host.js, ui.js), minified.
+    // ui.js's `import("./debug.js")` stays a request of its own, made only when someone opens
+    // the debug panel: debug.js is minified on its own and published as
+    // `engage_debug.<hash>.js` (esbuild's `--splitting` would also move a helper the two
+    // share into a third file the page then always loads).
     let bundled = out_dir.join("engage_runtime.bundle.js");
     cmd::run(
         Command::new(&tools.esbuild)
@@ -76,10 +82,18 @@ pub fn build(tools: &Tools) -> Result {
                 "--format=esm",
                 "--minify",
                 "--legal-comments=none",
+                &format!("--external:./{DEBUG_JS}"),
             ])
             .arg(format!("--outfile={}", cmd::rel(&bundled))),
     )?;
-    publish(&bundled, &optimized)?;
+    let debug = out_dir.join("debug.min.js");
+    cmd::run(
+        Command::new(&tools.esbuild)
+            .arg(cmd::rel(&snippet(&out_dir, DEBUG_JS)?))
+            .args(["--format=esm", "--minify", "--legal-comments=none"])
+            .arg(format!("--outfile={}", cmd::rel(&debug))),
+    )?;
+    publish(&bundled, &optimized, &debug)?;
     build_admin(tools)
 }
 
@@ -168,23 +182,48 @@ fn warn_if_no_exports() {
 
 /// Copy the outputs into www/pkg/ under content-hashed names, then the manifest, then drop older
 /// hashed files: a server reading the manifest never sees it point at a missing file.
-fn publish(glue_path: &Path, wasm_path: &Path) -> Result {
+/// wasm-bindgen's copy of one of the crate's `js/` files (`snippets/<crate-hash>/js/<name>`).
+fn snippet(out_dir: &Path, name: &str) -> Result<std::path::PathBuf> {
+    let dir = out_dir.join("snippets");
+    let entries = fs::read_dir(&dir).map_err(|e| format!("cannot list {}: {e}", cmd::rel(&dir)))?;
+    entries
+        .flatten()
+        .map(|e| e.path().join("js").join(name))
+        .find(|p| p.exists())
+        .ok_or_else(|| format!("wasm-bindgen wrote no js/{name} under {}", cmd::rel(&dir)))
+}
+
+fn publish(glue_path: &Path, wasm_path: &Path, debug_path: &Path) -> Result {
     let wasm =
         fs::read(wasm_path).map_err(|e| format!("cannot read {}: {e}", cmd::rel(wasm_path)))?;
     let glue = fs::read_to_string(glue_path)
         .map_err(|e| format!("cannot read {}: {e}", cmd::rel(glue_path)))?;
 
+    let debug =
+        fs::read(debug_path).map_err(|e| format!("cannot read {}: {e}", cmd::rel(debug_path)))?;
+
     let wasm_name = format!("engage_runtime_bg.{}.wasm", hash8(&wasm));
+    let debug_name = format!("engage_debug.{}.js", hash8(&debug));
     let (glue, rewritten) = point_glue_at(&glue, &wasm_name);
     if !rewritten {
         println!("warning: the glue does not mention '{BG_WASM}'; tag.js must pass the wasm URL to init()");
     }
+    let lazy = format!("./{DEBUG_JS}");
+    if !glue.contains(&lazy) {
+        return Err(format!("the bundled glue does not import {lazy}"));
+    }
+    let glue = glue.replace(&lazy, &format!("./{debug_name}"));
     let js_name = format!("engage_runtime.{}.js", hash8(glue.as_bytes()));
 
     let pkg = cmd::root().join(PKG_DIR);
     fs::create_dir_all(&pkg).map_err(|e| format!("cannot create {PKG_DIR}: {e}"))?;
     write(&pkg.join(&wasm_name), &wasm)?;
     write(&pkg.join(&js_name), glue.as_bytes())?;
+    write(&pkg.join(&debug_name), &debug)?;
+    write(
+        &pkg.join(format!("{debug_name}.gz")),
+        &crate::size::gzip(&debug)?,
+    )?;
     // Pre-compressed siblings: the server sends them as they are (no compression per request).
     write(
         &pkg.join(format!("{wasm_name}.gz")),
@@ -201,10 +240,14 @@ fn publish(glue_path: &Path, wasm_path: &Path) -> Result {
             .map_err(|e| format!("cannot clear {}: {e}", cmd::rel(&old_snippets)))?;
     }
     write_manifest(&pkg, &js_name, &wasm_name, rewritten)?;
-    remove_stale(&pkg, &js_name, &wasm_name)?;
+    remove_stale(&pkg, &[&js_name, &wasm_name, &debug_name])?;
 
     println!("    {PKG_DIR}/{js_name} ({} bytes)", glue.len());
     println!("    {PKG_DIR}/{wasm_name} ({} bytes)", wasm.len());
+    println!(
+        "    {PKG_DIR}/{debug_name} ({} bytes, loaded only for the debug panel)",
+        debug.len()
+    );
     println!("    {PKG_DIR}/manifest.json");
     Ok(())
 }
@@ -239,14 +282,15 @@ fn write_manifest(pkg: &Path, js: &str, wasm: &str, rewritten: bool) -> Result {
         .map_err(|e| format!("cannot write {PKG_DIR}/manifest.json: {e}"))
 }
 
-fn remove_stale(pkg: &Path, js: &str, wasm: &str) -> Result {
+fn remove_stale(pkg: &Path, keep: &[&str]) -> Result {
     let entries = fs::read_dir(pkg).map_err(|e| format!("cannot list {PKG_DIR}: {e}"))?;
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
         let base = name.strip_suffix(".gz").unwrap_or(&name);
         let ours = is_hashed(base, "engage_runtime.", ".js")
-            || is_hashed(base, "engage_runtime_bg.", ".wasm");
-        if ours && base != js && base != wasm {
+            || is_hashed(base, "engage_runtime_bg.", ".wasm")
+            || is_hashed(base, "engage_debug.", ".js");
+        if ours && !keep.contains(&base) {
             fs::remove_file(entry.path())
                 .map_err(|e| format!("cannot remove old {PKG_DIR}/{name}: {e}"))?;
         }
