@@ -103,15 +103,28 @@ fn serve_stored(
     v: crate::store::StoredVersion,
 ) -> Result<(), crate::error::ApiError> {
     let s = st.sites.get_or_create(site);
-    if let Some(a) = s.active() {
-        if a.version == v.version && a.body.identity[..] == *v.bundle.as_bytes() {
-            return Ok(());
-        }
+    if serves(&s, &v) {
+        return Ok(());
+    }
+    // A publish of this process may have committed since `v` was read, and its own hint never
+    // comes back: read again under the site's edit lock, which every publish holds until its
+    // version is in memory, so an older read never replaces a newer version.
+    let _edit = s.edit.blocking_lock();
+    let Some(v) = st.store.active(site)? else {
+        return Ok(());
+    };
+    if serves(&s, &v) {
+        return Ok(());
     }
     let active = load_active(st, site, v, st.now())?;
     tracing::info!(site = %site, version = active.version, "version changed on another server");
     s.set_active(active);
     Ok(())
+}
+
+fn serves(s: &crate::state::Site, v: &crate::store::StoredVersion) -> bool {
+    s.active()
+        .is_some_and(|a| a.version == v.version && a.body.identity[..] == *v.bundle.as_bytes())
 }
 
 async fn reread_skill(

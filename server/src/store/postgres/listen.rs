@@ -1,7 +1,8 @@
 //! The `LISTEN` side of the change fan-out: one dedicated connection (a pooler in transaction
 //! mode cannot carry `LISTEN`; see the README), reconnected with a back-off when it breaks.
-//! Every reconnect is reported as `None`: notifications may have been missed, so the receiver
-//! re-reads everything.
+//! Every connect is reported as `None`: notifications may have been missed (before the first
+//! `LISTEN` took effect the server had already loaded its caches, and an upload on another server
+//! in between would be missed until the safety re-read), so the receiver re-reads everything.
 
 use futures_util::StreamExt;
 use std::time::Duration;
@@ -17,16 +18,14 @@ pub fn start(store: &PgStore) -> UnboundedReceiver<Option<Notice>> {
     let config = store.config.clone();
     let me = store.me.clone();
     store.runtime().spawn(async move {
-        let mut first = true;
         let mut backoff = Duration::from_millis(100);
         while !tx.is_closed() {
-            match listen_once(&config, &me, &tx, first).await {
+            match listen_once(&config, &me, &tx).await {
                 Ok(()) => backoff = Duration::from_millis(100),
                 Err(e) => {
                     tracing::warn!("change listener: {e}; reconnecting in {backoff:?}");
                 }
             }
-            first = false;
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(5));
         }
@@ -39,7 +38,6 @@ async fn listen_once(
     config: &tokio_postgres::Config,
     me: &str,
     tx: &UnboundedSender<Option<Notice>>,
-    first: bool,
 ) -> Result<(), tokio_postgres::Error> {
     let (client, mut conn) = config.connect(NoTls).await?;
     let (msg_tx, mut msgs) = unbounded_channel();
@@ -59,10 +57,9 @@ async fn listen_once(
         Ok(())
     });
     client.batch_execute(&format!("LISTEN {CHANNEL}")).await?;
-    if !first {
-        // Whatever changed while we were away.
-        let _ = tx.send(None);
-    }
+    // Whatever changed while no `LISTEN` was in effect: since the start-up load, or while the
+    // last connection was down.
+    let _ = tx.send(None);
     while let Some(payload) = msgs.recv().await {
         if let Some(change) = parse(&payload, me) {
             if tx.send(Some(change)).is_err() {
