@@ -199,6 +199,10 @@ class Runtime {
     this.network = opts.network !== false;
     this.flushMs = opts.flushMs || FLUSH_MS;
     this.store = storage(opts.storage);
+    // The bundle (megabytes on a large site) is kept in the Cache API where the page has one:
+    // written off the main thread, unlike a synchronous localStorage.setItem. With storage
+    // given in the options (tests, embedders), that storage holds everything.
+    this.cache = !opts.storage && self.caches ? caches.open("engage").catch(() => null) : null;
     this.q = [];
     this.timers = {};
     this.offs = [];
@@ -334,7 +338,20 @@ class Runtime {
   }
 
   loadCachedBundle() {
-    const k = this.key("bundle"), t = this.store.get(k), i = t ? t.indexOf("\n") : -1;
+    const k = this.key("bundle");
+    if (this.cache) {
+      this.store.remove(k); // an older runtime's copy
+      // Whichever comes first starts the visit: this or the network's answer.
+      this.cache
+        .then((c) => c && c.match(this.api("/bundle")))
+        .then((r) => r && r.text().then((t) => this.run(() => {
+          if (!this.bundle && this.setBundle(parse(t), t)) this.etag = r.headers.get("etag") || null;
+          this.maybeBegin();
+        })))
+        .catch(() => {});
+      return;
+    }
+    const t = this.store.get(k), i = t ? t.indexOf("\n") : -1;
     const body = i >= 0 ? t.slice(i + 1) : "";
     if (i >= 0 && this.setBundle(parse(body), body)) this.etag = t.slice(0, i) || null;
     else if (t != null) this.store.remove(k);
@@ -792,7 +809,10 @@ class Runtime {
     this.bundleBackoff = 0;
     this.etag = r.etag;
     const k = this.key("bundle");
-    if (!this.store.set(k, (r.etag || "") + "\n" + r.body)) this.store.remove(k);
+    if (this.cache) {
+      const res = new Response(r.body, { headers: { etag: r.etag || "" } });
+      this.cache.then((c) => c && c.put(this.api("/bundle"), res)).catch(() => {});
+    } else if (!this.store.set(k, (r.etag || "") + "\n" + r.body)) this.store.remove(k);
     mark("bundle-cached");
     if (!this.started) this.maybeBegin();
     else if (changed) {

@@ -1095,7 +1095,9 @@ impl Browser {
     /// Removes this origin's `engage:` storage (a new visitor on the next page load).
     pub async fn clear_engage_storage(&self) {
         self.js(
-            "for (const k of Object.keys(localStorage)) if (k.startsWith('engage:')) localStorage.removeItem(k); return true;",
+            // The runtime keeps the bundle in the Cache API (`engage`), the rest in localStorage.
+            // WebDriver waits for the returned promise.
+            "for (const k of Object.keys(localStorage)) if (k.startsWith('engage:')) localStorage.removeItem(k); return self.caches ? caches.delete('engage').then(() => true) : true;",
             vec![],
         )
         .await;

@@ -217,7 +217,7 @@ async fn g_admin_console_create_disable_delete() {
         let gone = console_engagement_on_demo_page(&b, &server).await;
         let version = b
             .js(
-                "const v = localStorage.getItem('engage:acme:bundle') || ''; const m = v.match(/\"version\":(\\d+)/); return m ? Number(m[1]) : null;",
+                "return caches.open('engage').then((c) => c.match(location.origin + '/v1/sites/acme/bundle')).then((r) => r ? r.text() : '').then((v) => { const m = v.match(/\"version\":(\\d+)/); return m ? Number(m[1]) : null; });",
                 vec![],
             )
             .await;

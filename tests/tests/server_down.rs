@@ -222,6 +222,22 @@ async fn h2_server_goes_down_mid_visit() {
             !shown.iter().any(|s| s["engagement"] == "help-tab"),
             "the declined tab came back while the server is down: {shown:?}"
         );
+        // The button came from the bundle the first page cached: in the Cache API (written
+        // off the main thread), not in localStorage.
+        assert!(
+            shown.iter().any(|s| s["engagement"] == "help-button"),
+            "the cached bundle did not serve the page with the server down: {shown:?}"
+        );
+        let where_cached = b
+            .js(
+                &format!(
+                    "return caches.open('engage').then((c) => c.match({:?})).then((r) => r ? r.text() : null).then((t) => [t && JSON.parse(t).site, Object.keys(localStorage).filter((k) => k.endsWith(':bundle'))]);",
+                    format!("{}/v1/sites/{SITE}/bundle", server.base)
+                ),
+                vec![],
+            )
+            .await;
+        assert_eq!(where_cached, json!([SITE, []]), "bundle cache: [Cache API site, localStorage keys]");
         // Leaving the page (pagehide: sendBeacon to the dead server).
         b.goto(&format!("{}/one.html", site.base)).await;
         use_the_page(&b).await;
