@@ -4,7 +4,8 @@
 // `engine(op, a, b)` (see runtime-wasm/src/api.rs): this file holds no targeting rule.
 //
 // Storage keys (prefix `engage:`): `vid` the visitor id; `<site>:visit` the engine's stored
-// visit; `<site>:bundle` `<etag>\n<bundle JSON>`; `<site>:avail` `<ms>\n<availability JSON>`;
+// visit; `<site>:bundle` `<etag>\n<bundle JSON>` (only where there is no Cache API: there the
+// bundle is in the `engage` cache under its URL); `<site>:avail` `<ms>\n<availability JSON>`;
 // `<site>:events` unsent events (JSON array); `debug` `1` while the debug panel is on.
 // Anything unreadable is removed and rebuilt, never fatal.
 //
@@ -15,7 +16,7 @@
 import { Ui, debugPanel } from "./ui.js";
 
 const OPEN = 0, BUNDLE = 1, APPLY = 2, PEEK = 3, STATE = 4, INFO = 5, AVAIL = 6, MERGE = 7,
-  SHOWN = 8, CREATIVE = 9;
+  SHOWN = 8, CREATIVE = 9, PART = 10;
 
 const FLUSH_MS = 5e3; // event requests are at least this far apart
 const FIRST_FLUSH_MS = 1e3; // wait for the first events of a page before sending
@@ -26,6 +27,7 @@ const NAV_SETTLE_MS = 120; // routers set the title late
 const ACTIVITY_MS = 1e3; // activity is reported at most this often
 const MAX_TIMER_MS = 2e9;
 const MAX_ATTRIBUTES_JSON = 32768;
+const SLICE = 100; // a large bundle reaches the engine this many campaigns per task
 const MAX_QUEUE = 500, MAX_BATCH = 100, MAX_BATCH_BYTES = 6e4; // a beacon carries ≤ 64 KiB
 
 let rt = null; // the page's runtime
@@ -94,6 +96,9 @@ const parse = (t) => {
 };
 const isObj = (v) => !!v && typeof v == "object" && !Array.isArray(v);
 const each = (a, f) => (Array.isArray(a) ? a.map((x) => (isObj(x) ? f(x) : x)) : a);
+/** Tasks of their own, soon (see `Runtime.soon`). */
+const ch = new MessageChannel(), later = [];
+ch.port1.onmessage = () => later.shift()();
 /** What the engine reads of a bundle: which creatives exist, not what they say (the renderer
  * reads them from the bundle itself). They are a third of a bundle's text. */
 const skeleton = (b) => ({ ...b, campaigns: each(b.campaigns, (c) => ({ ...c, engagements: each(c.engagements, (e) => {
@@ -345,8 +350,10 @@ class Runtime {
       this.cache
         .then((c) => c && c.match(this.api("/bundle")))
         .then((r) => r && r.text().then((t) => this.run(() => {
-          if (!this.bundle && this.setBundle(parse(t), t)) this.etag = r.headers.get("etag") || null;
-          this.maybeBegin();
+          if (!this.bundle && !this.loading) this.loadBundle(parse(t), t, () => {
+            this.etag = r.headers.get("etag") || null;
+            this.maybeBegin();
+          });
         })))
         .catch(() => {});
       return;
@@ -359,9 +366,11 @@ class Runtime {
 
   /** Hands a parsed bundle to the engine; false when it is not a bundle of this site in the
    * format the engine reads. */
-  setBundle(b, text) {
+  setBundle(b, text, parts) {
+    this.loading = null;
     if (!isObj(b) || b.site !== this.site) return false;
-    const r = this.E(BUNDLE, skeleton(b), !!this.started);
+    // Flags: 1 decisions have started, 2 the campaigns are the parts handed over (`parts` is 2).
+    const r = this.E(BUNDLE, parts ? { ...b, campaigns: null } : skeleton(b), this.started | parts);
     if (!r) return false;
     mark("bundle-loaded");
     this.bundle = b;
@@ -371,6 +380,30 @@ class Runtime {
     this.byId = {};
     for (const c of b.campaigns || []) for (const e of c.engagements || []) this.byId[e.id] = { c, e };
     return true;
+  }
+
+  /** `setBundle` for a fetched or cached bundle: its campaigns reach the engine `SLICE` at a
+   * time, one slice per task, so a large bundle never holds the page's main thread for long
+   * (issue #17); a newer load supersedes one in progress. `ok()` or `fail()` once it is in, or
+   * is not. */
+  loadBundle(b, text, ok, fail) {
+    const me = (this.loading = {}), cs = isObj(b) && b.site === this.site && b.campaigns;
+    const end = (done) => (done ? ok() : fail && fail());
+    if (!Array.isArray(cs)) return end(this.setBundle(b, text));
+    const sk = skeleton({ campaigns: cs }).campaigns;
+    let i = 0;
+    const step = () => {
+      if (this.loading != me) return;
+      if (!this.E(PART, sk.slice(i, (i += SLICE)), i == SLICE)) return end((this.loading = null));
+      i < sk.length ? this.soon(step) : end(this.setBundle(b, text, 2));
+    };
+    step();
+  }
+
+  /** `f` in a task of its own, soon: a message (`setTimeout` clamps nested calls to 4 ms). */
+  soon(f) {
+    later.push(() => this.run(f));
+    ch.port2.postMessage(0);
   }
 
   /** The first decision, once the bundle (and availability, where it matters) is here. */
@@ -800,25 +833,30 @@ class Runtime {
     mark("bundle-received");
     const b = r && r.status == 200 && parse(r.body);
     mark("bundle-parsed");
-    if (!b || !this.setBundle(b, r.body)) {
+    const retry = () => {
       // Server down, 5xx, garbage: keep what we have and try again later.
       this.bundleBackoff = Math.min(Math.max(this.bundleBackoff * 2, 2e3), MAX_BACKOFF_MS);
       this.timer("bundle", this.bundleBackoff, () => this.fetchBundle());
-      return;
-    }
-    this.bundleBackoff = 0;
-    this.etag = r.etag;
-    const k = this.key("bundle");
-    if (this.cache) {
-      const res = new Response(r.body, { headers: { etag: r.etag || "" } });
-      this.cache.then((c) => c && c.put(this.api("/bundle"), res)).catch(() => {});
-    } else if (!this.store.set(k, (r.etag || "") + "\n" + r.body)) this.store.remove(k);
-    mark("bundle-cached");
-    if (!this.started) this.maybeBegin();
-    else if (changed) {
-      this.input({ tick: 1 });
-      this.observe();
-    }
+    };
+    if (!b) return retry();
+    this.loadBundle(b, r.body, () => {
+      this.bundleBackoff = 0;
+      this.etag = r.etag;
+      if (!this.started) this.maybeBegin();
+      else if (changed) {
+        this.input({ tick: 1 });
+        this.observe();
+      }
+      // The copy for the next page, after the decision and in a task of its own.
+      this.soon(() => {
+        const k = this.key("bundle");
+        if (this.cache) {
+          const res = new Response(r.body, { headers: { etag: r.etag || "" } });
+          this.cache.then((c) => c && c.put(this.api("/bundle"), res)).catch(() => {});
+        } else if (!this.store.set(k, (r.etag || "") + "\n" + r.body)) this.store.remove(k);
+        mark("bundle-cached");
+      });
+    }, retry);
   }
 
   // ----- availability -----

@@ -3,7 +3,7 @@
 //! | op | a | b | answer |
 //! |---|---|---|---|
 //! | [`OPEN`] | profile `{id, device, language}` | stored visit text or `null` | `true` when the stored visit was kept |
-//! | [`BUNDLE`] | parsed bundle JSON | `true` once decisions have started | `{zones, live}` or `null` when unreadable |
+//! | [`BUNDLE`] | parsed bundle JSON | flags: 1 decisions have started, 2 its campaigns are the [`PART`]s since the last reset | `{zones, live}` or `null` when unreadable |
 //! | [`APPLY`] | now (ms) | input object (below) | outcome |
 //! | [`PEEK`] | now (ms) | — | outcome with the trace, nothing changed |
 //! | [`STATE`] | — | — | the stored visit text |
@@ -12,6 +12,10 @@
 //! | [`MERGE`] | attributes object | — | `true`; merged without a decision |
 //! | [`SHOWN`] | — | — | outcome with the engagements on the page now |
 //! | [`CREATIVE`] | engagement id | state | the creative key a conversation opened in that state uses |
+//! | [`PART`] | an array of bundle campaigns | `true`: the first (drops earlier parts) | `true`, or `null` when one is unreadable |
+//!
+//! A large bundle is handed over in parts, one call each in tasks of their own, so decoding a
+//! thousand campaigns never holds the page's main thread for long (issue #17).
 //!
 //! Inputs: `{page: {url, title, section, referrer, elements}}`, `{tick: 1}`,
 //! `{attributes: {...}}`, `{accept: id}`, `{decline: id}`, `{availability: {...}}`,
@@ -28,7 +32,7 @@
 use crate::json::{from_js, object, set};
 use crate::regex::JsRegex;
 use engage_engine::availability::{Availability, SkillAvailability, State};
-use engage_engine::bundle::{Bundle, BUNDLE_FORMAT};
+use engage_engine::bundle::{Bundle, BundleCampaign, BUNDLE_FORMAT};
 use engage_engine::model::{Source, Zone};
 use engage_engine::visit::{
     Context, Device, Event, EventKind, Goal, Input, Outcome, PageView, Profile, Shown, TraceEntry,
@@ -48,10 +52,13 @@ pub const AVAIL: u32 = 6;
 pub const MERGE: u32 = 7;
 pub const SHOWN: u32 = 8;
 pub const CREATIVE: u32 = 9;
+pub const PART: u32 = 10;
 
 struct Engine {
     visit: Visit,
     bundle: Option<Bundle>,
+    /// Campaigns of a bundle being handed over in parts.
+    parts: Vec<BundleCampaign>,
     regex: JsRegex,
 }
 
@@ -59,6 +66,7 @@ thread_local! {
     static ENGINE: RefCell<Engine> = RefCell::new(Engine {
         visit: Visit::new(Profile::default()),
         bundle: None,
+        parts: Vec::new(),
         regex: JsRegex::new(),
     });
 }
@@ -81,7 +89,19 @@ impl Engine {
     fn call(&mut self, op: u32, a: &JsValue, b: &JsValue) -> JsValue {
         match op {
             OPEN => self.open(a, b).into(),
-            BUNDLE => self.set_bundle(a, b.is_truthy()),
+            BUNDLE => {
+                let flags = b.as_f64().unwrap_or(0.0) as u32;
+                self.set_bundle(a, flags & 1 != 0, flags & 2 != 0)
+            }
+            PART => {
+                if b.is_truthy() {
+                    self.parts.clear();
+                }
+                match crate::decode::campaigns(&from_js(a), &mut self.parts) {
+                    Some(()) => JsValue::TRUE,
+                    None => JsValue::NULL,
+                }
+            }
             APPLY => match input(&from_js(b)) {
                 Some(i) => {
                     let trace =
@@ -167,11 +187,15 @@ impl Engine {
         found
     }
 
-    fn set_bundle(&mut self, v: &JsValue, started: bool) -> JsValue {
-        let Some(b) = crate::decode::bundle(&from_js(v)).filter(|b| b.format == BUNDLE_FORMAT)
+    fn set_bundle(&mut self, v: &JsValue, started: bool, from_parts: bool) -> JsValue {
+        let parts = std::mem::take(&mut self.parts);
+        let Some(mut b) = crate::decode::bundle(&from_js(v)).filter(|b| b.format == BUNDLE_FORMAT)
         else {
             return JsValue::NULL;
         };
+        if from_parts {
+            b.campaigns = parts;
+        }
         if started {
             // A newer version may have disabled or removed what is on the page.
             self.visit.bundle_changed(&b);

@@ -35,11 +35,26 @@ pub fn bundle(v: &Value) -> Option<Bundle> {
         business_hours: opt(o, "business_hours", schedule)?,
         audiences: list(o, "audiences", |v| Some(v.clone()))?,
         page_tests: list(o, "page_tests", page_test)?,
-        campaigns: list(o, "campaigns", campaign)?,
+        campaigns: {
+            let mut c = Vec::new();
+            if let Some(v) = field(o, "campaigns") {
+                campaigns(v, &mut c)?;
+            }
+            c
+        },
         // Outbound engagements receive SMS replies on the server; a page never needs them.
         outbound: Vec::new(),
         index: Default::default(),
     })
+}
+
+/// Appends the campaigns of the list `v` (a bundle's, or a [`crate::api::PART`] of a large
+/// one) to `out`; `None` when one is malformed.
+pub fn campaigns(v: &Value, out: &mut Vec<BundleCampaign>) -> Option<()> {
+    for x in v.as_array()? {
+        out.push(campaign(x)?);
+    }
+    Some(())
 }
 
 /// A present, non-null field.

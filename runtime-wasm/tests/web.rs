@@ -457,6 +457,53 @@ fn tape_reads_what_serde_reads() {
     );
 }
 
+/// A bundle handed over in parts decides exactly as the same bundle in one call; a part that
+/// cannot be read is refused, and the next first part starts afresh.
+#[wasm_bindgen_test]
+fn a_bundle_in_parts_decides_as_the_whole() {
+    use engage_runtime::api::{call, APPLY, BUNDLE, OPEN, PART};
+    let js = |v: &Value| js_sys::JSON::parse(&v.to_string()).expect("JSON");
+    let engagements = (0..120)
+        .map(|i| {
+            let zone = json!(if i % 2 == 0 { "left" } else { "right" });
+            let rules =
+                json!({"entry_point": {"include": [i % 7]}, "behavior": {"time_on_page": i % 3}});
+            eng(&format!("e{i}"), "sticky", zone, rules)
+        })
+        .collect::<Vec<_>>();
+    let mut whole = bundle_json(engagements, json!({}));
+    whole["page_tests"] = (0..7)
+        .map(|i| json!({"f": "url", "m": {"contains": format!("/p{i}")}}))
+        .collect();
+    let campaigns = whole["campaigns"].as_array().expect("campaigns").clone();
+    let mut header = whole.clone();
+    header["campaigns"] = Value::Null;
+    let page = json!({"page": {"url": "https://acme.example/p3", "title": "P3", "referrer": null,
+        "elements": []}, "trace": true});
+    let decide = |load: &dyn Fn() -> JsValue| {
+        let profile = json!({"id": "visitor-parts-1", "device": "desktop", "language": "en"});
+        call(OPEN, js(&profile), JsValue::NULL);
+        assert!(!load().is_null(), "the bundle loads");
+        let out = call(APPLY, JsValue::from_f64(5_000.0), js(&page));
+        js_sys::JSON::stringify(&out)
+            .expect("outcome")
+            .as_string()
+            .expect("text")
+    };
+    let one = decide(&|| call(BUNDLE, js(&whole), JsValue::from_f64(0.0)));
+    let parts = decide(&|| {
+        // A failed earlier attempt leaves nothing behind once a first part starts again.
+        assert!(call(PART, js(&json!([{"id": 1}])), JsValue::TRUE).is_null());
+        assert!(call(PART, js(&json!(campaigns[..7])), JsValue::TRUE).is_truthy());
+        for (i, chunk) in campaigns.chunks(50).enumerate() {
+            assert!(call(PART, js(&json!(chunk)), JsValue::from_bool(i == 0)).is_truthy());
+        }
+        call(BUNDLE, js(&header), JsValue::from_f64(2.0))
+    });
+    assert!(one.contains("\"shown\":[{"), "something is shown: {one}");
+    assert_eq!(one, parts);
+}
+
 #[wasm_bindgen_test]
 fn decoder_reads_what_serde_reads() {
     let rich = bundle_json(

@@ -5,11 +5,11 @@
 //! 1. **Start-up**, per bundle size, new visitor with a cold HTTP cache: when `tag.js`, the glue,
 //!    the wasm, the bundle and availability arrived (Resource Timing), then the runtime's own
 //!    User Timing marks (`engage:bundle-received`, `-parsed`, `-loaded`, `-cached`,
-//!    `engage:first-decision`); from the bundle's arrival to the first decision the runtime does
-//!    not yield (parse, engine load, cache write and decision run in one task), so "after
-//!    arrival" is also how long the page's main thread is held. Then a returning visitor
-//!    (storage and HTTP cache kept). (Chromium's `longtask` observer, tried first, reported
-//!    these tasks in some loads and not in others, headless.)
+//!    `engage:first-decision`). The runtime hands the bundle to the engine 100 campaigns per
+//!    task and caches it in a task after the first decision, so the page's main thread is held
+//!    in short tasks: the longest, seen from the page (a heartbeat timer's longest gap), fails
+//!    the test above 50 ms at 1,000 campaigns (issue #17). Then a returning visitor (storage and
+//!    HTTP cache kept).
 //! 2. **Decisions**, on the 1,000-campaign page once it runs: a page view through the public
 //!    `engage("page", …)` path (decision, outcome, visit saved, render) and a tick; in the same
 //!    page, over the same campaigns, GrowthBook's SDK (npm `@growthbook/growthbook`) evaluating
@@ -28,6 +28,9 @@ use std::time::Duration;
 
 use engage_e2e::*;
 use serde_json::{json, Value};
+
+/// Issue #17: no main-thread task over 50 ms during start-up with the 1,000-campaign bundle.
+const LONG_TASK_MS: f64 = 50.0;
 
 /// SPEC §8: one decision ≤ 1 ms in the browser. The test fails at twice that: the figure moves
 /// by ±40 % between runs on a shared 2-core machine, and a test that fails on a noisy run only
@@ -59,6 +62,31 @@ fn loads() -> usize {
         .unwrap_or(3)
 }
 
+/// Runs before the snippet: how long the page's main thread was held, seen from the page. A
+/// timer turns every few ms; a task that holds the thread delays the next turn, so the longest
+/// gap between two turns, until half a second after the first decision, is the longest task of
+/// start-up. (Chromium's `longtask` entries are kept too: headless, it reports them in some
+/// loads and not in others.)
+const HEARTBEAT_JS: &str = r#"
+window.__held = { max: 0, at: 0, long: [] };
+(() => {
+  let last = performance.now(), stop = 0;
+  const beat = () => {
+    const t = performance.now();
+    if (t - last > __held.max) { __held.max = t - last; __held.at = last; }
+    last = t;
+    if (!stop && performance.getEntriesByName("engage:first-decision").length) stop = t + 500;
+    if (!stop || t < stop) setTimeout(beat, 0);
+    else __held.done = true;
+  };
+  setTimeout(beat, 0);
+  try {
+    new PerformanceObserver((l) => { for (const e of l.getEntries()) __held.long.push(Math.round(e.duration)); })
+      .observe({ type: "longtask", buffered: true });
+  } catch (e) {}
+})();
+"#;
+
 /// The host page: the snippet with the site from `?site=`, the embedded slots the banners go to.
 fn host_page() -> String {
     let slots: String = (0..10)
@@ -71,6 +99,7 @@ fn host_page() -> String {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Shoes</title>
+<script>{HEARTBEAT_JS}</script>
 <script>
   window.engage = window.engage || function () {{ (engage.q = engage.q || []).push(arguments); }};
   engage("attributes", {{ cart: {{ total: 80 }}, country: "GB" }});
@@ -98,6 +127,7 @@ return {
   received: m("bundle-received"), parsed: m("bundle-parsed"), loaded: m("bundle-loaded"),
   cached: m("bundle-cached"), first: m("first-decision"),
   bundle_requests: performance.getEntriesByType("resource").filter((e) => e.name.includes("/bundle")).length,
+  longest_task: __held.max, longest_task_at: __held.at, longtasks: __held.long,
 };
 "#;
 
@@ -130,6 +160,12 @@ async fn load(b: &Browser, server: &Server, site: &str, i: usize, returning: boo
         &format!("the first decision on {site}"),
         Duration::from_secs(120),
         "return performance.getEntriesByName('engage:first-decision').length > 0;",
+    )
+    .await;
+    b.wait_for(
+        "the heartbeat to end",
+        Duration::from_secs(10),
+        "return window.__held && window.__held.done === true;",
     )
     .await;
     let s = b.js(STARTUP_JS, vec![]).await;
@@ -322,8 +358,8 @@ async fn browser_benchmark() {
 
     let f = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
     println!("\nstart-up, new visitor, cold HTTP cache (median of {n_loads} loads; ms from navigation start unless a step):");
-    println!("| campaigns | uploaded | bundle on the wire | tag.js | glue | wasm | bundle arrived | parse | engine load | cache write | first decision | after arrival | returning visitor: first decision |");
-    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("| campaigns | uploaded | bundle on the wire | tag.js | glue | wasm | bundle arrived | parse | engine load | cache write | first decision | after arrival | longest task | returning visitor: first decision | returning: longest task |");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     let mut report = Vec::new();
     for (n, uploaded, c, r) in &rows {
         let row = json!({
@@ -331,12 +367,13 @@ async fn browser_benchmark() {
             "bundle_wire_bytes": c.at("bundle_bytes"), "bundle_bytes": c.at("bundle_decoded_bytes"),
             "tag": c.at("tag"), "glue": c.at("glue"), "wasm": c.at("wasm"), "bundle": c.at("bundle"),
             "parse": c.between("received", "parsed"), "engine_load": c.between("parsed", "loaded"),
-            "cache_write": c.between("loaded", "cached"), "first_decision": c.at("first"),
+            "cache_write": c.between("first", "cached"), "first_decision": c.at("first"),
             "after_arrival": c.between("bundle", "first"),
             "returning_first_decision": r.at("first"),
+            "longest_task": c.at("longest_task"), "returning_longest_task": r.at("longest_task"),
         });
         println!(
-            "| {n} | {:.0} KB | {:.0} KB ({:.0} KB decoded) | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {n} | {:.0} KB | {:.0} KB ({:.0} KB decoded) | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             *uploaded as f64 / 1000.0,
             c.at("bundle_bytes").unwrap_or(0.0) / 1000.0,
             c.at("bundle_decoded_bytes").unwrap_or(0.0) / 1000.0,
@@ -346,10 +383,12 @@ async fn browser_benchmark() {
             f(c.at("bundle")),
             f(c.between("received", "parsed")),
             f(c.between("parsed", "loaded")),
-            f(c.between("loaded", "cached")),
+            f(c.between("first", "cached")),
             f(c.at("first")),
             f(c.between("bundle", "first")),
+            f(c.at("longest_task")),
             f(r.at("first")),
+            f(r.at("longest_task")),
         );
         report.push(row);
     }
@@ -400,6 +439,20 @@ async fn browser_benchmark() {
             "over"
         }
     );
+    for (n, _, c, r) in &rows {
+        if *n != 1000 {
+            continue;
+        }
+        for (who, s) in [("a new visitor", c), ("a returning visitor", r)] {
+            let held = s.at("longest_task").unwrap_or(f64::NAN);
+            assert!(
+                held <= LONG_TASK_MS,
+                "start-up held the main thread for {held:.0} ms (median of the loads' longest \
+                 tasks) for {who} with 1,000 campaigns; issue #17 allows {LONG_TASK_MS} ms: {:?}",
+                s.samples
+            );
+        }
+    }
     assert!(
         engine <= FAIL_ABOVE_MS,
         "a decision over 1,000 campaigns took {engine:.3} ms in Chromium (SPEC §8: ≤ {DECISION_BUDGET_MS} ms; this test fails above {FAIL_ABOVE_MS} ms)"
