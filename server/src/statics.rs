@@ -1,4 +1,5 @@
-//! Static files from the `--www` root: `/tag.js` (with the wasm manifest spliced in), `/pkg/*`
+//! Static files from the `--www` root: `/tag.js` (`pkg/tag.min.js` when the build wrote one,
+//! else `tag.js`, with the wasm manifest spliced in), `/pkg/*`
 //! (content-hashed, cached for a year), `/demo/*` and `/admin/*`.
 
 use axum::extract::{Request, State};
@@ -31,7 +32,13 @@ fn stamp(p: &Path) -> Stamp {
 
 impl TagCache {
     fn get(&self, www: &Path) -> Option<Arc<Encoded>> {
-        let tag_path = www.join("tag.js");
+        // `cargo xtask build-wasm` writes a minified copy; without one, or when tag.js was
+        // edited after it, the source is served.
+        let (source, min) = (www.join("tag.js"), www.join("pkg").join("tag.min.js"));
+        let tag_path = match (stamp(&min), stamp(&source)) {
+            (Some((m, _)), Some((t, _))) if m >= t => min,
+            _ => source,
+        };
         let manifest_path = www.join("pkg").join("manifest.json");
         let (ts, ms) = (stamp(&tag_path), stamp(&manifest_path));
         ts?;

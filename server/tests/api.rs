@@ -1325,6 +1325,34 @@ async fn qr_codes() {
 
 // ---------------------------------------------------------------- static files, health, metrics
 
+/// `cargo xtask build-wasm` writes `pkg/tag.min.js`; `/tag.js` is that copy (manifest spliced
+/// in), unless `tag.js` was edited after it.
+#[tokio::test]
+async fn tag_js_is_the_minified_copy_unless_the_source_is_newer() {
+    let t = TestApp::new();
+    let www = t.dir.path().join("www");
+    let min = www.join("pkg/tag.min.js");
+    std::fs::write(&min, "(()=>{window.m=/*__ENGAGE_MANIFEST__*/null})();").unwrap();
+    let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+    std::fs::File::options()
+        .write(true)
+        .open(www.join("tag.js"))
+        .and_then(|f| f.set_modified(old))
+        .unwrap();
+    let r = t.get("/tag.js").await;
+    r.assert_status(200);
+    assert_eq!(
+        r.text(),
+        r#"(()=>{window.m={"js":"engage_runtime-0123abcd.js","wasm":"engage_runtime_bg-4567ef01.wasm"}})();"#
+    );
+    std::fs::File::options()
+        .write(true)
+        .open(&min)
+        .and_then(|f| f.set_modified(old - std::time::Duration::from_secs(60)))
+        .unwrap();
+    assert!(t.get("/tag.js").await.text().contains("var manifest={"));
+}
+
 #[tokio::test]
 async fn static_files() {
     let t = TestApp::new();

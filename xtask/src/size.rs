@@ -25,8 +25,15 @@ pub fn run() -> Result {
         );
     }
     let (js, wasm) = read_manifest(&root.join("www/pkg/manifest.json"))?;
+    // What the server sends for /tag.js: the minified copy when build-wasm wrote one.
+    let min = root.join("www/pkg/tag.min.js");
+    let (tag_name, tag) = if min.is_file() {
+        ("www/pkg/tag.min.js", min)
+    } else {
+        ("www/tag.js", tag)
+    };
     let files = [
-        ("www/tag.js".to_string(), tag),
+        (tag_name.to_string(), tag),
         (format!("www/pkg/{js}"), root.join("www/pkg").join(&js)),
         (format!("www/pkg/{wasm}"), root.join("www/pkg").join(&wasm)),
     ];

@@ -74,9 +74,17 @@ pub fn build(tools: &Tools) -> Result {
     // `engage_debug.<hash>.js` (esbuild's `--splitting` would also move a helper the two
     // share into a third file the page then always loads).
     let bundled = out_dir.join("engage_runtime.bundle.js");
+    // The entry names what tag.js, the tests and the benchmarks use, so the glue's `initSync`
+    // is left out.
+    let entry = out_dir.join("entry.js");
+    fs::write(
+        &entry,
+        "export { default, start, command, runtime } from \"./engage_runtime.js\";\n",
+    )
+    .map_err(|e| format!("{}: {e}", entry.display()))?;
     cmd::run(
         Command::new(&tools.esbuild)
-            .arg(cmd::rel(&out_dir.join("engage_runtime.js")))
+            .arg(cmd::rel(&entry))
             .args([
                 "--bundle",
                 "--format=esm",
@@ -94,8 +102,47 @@ pub fn build(tools: &Tools) -> Result {
             .arg(format!("--outfile={}", cmd::rel(&debug))),
     )?;
     publish(&bundled, &optimized, &debug)?;
+    minify_tag(tools)?;
     build_admin(tools)
 }
+
+/// `www/tag.js` minified to `www/pkg/tag.min.js`, which the server sends in its place when it
+/// is there. The manifest placeholder (a comment) would not survive minifying, so it goes in as
+/// an identifier and comes back out.
+fn minify_tag(tools: &Tools) -> Result {
+    const MARK: &str = "__ENGAGE_MANIFEST__";
+    let root = cmd::root();
+    let source = root.join("www/tag.js");
+    let text = fs::read_to_string(&source).map_err(|e| format!("cannot read www/tag.js: {e}"))?;
+    if text.matches(MANIFEST_PLACEHOLDER).count() != 1 {
+        return Err(format!("www/tag.js must hold {MANIFEST_PLACEHOLDER} once"));
+    }
+    let out_dir = cmd::target_dir().join("wasm-bindgen");
+    let input = out_dir.join("tag.js");
+    write(&input, text.replace(MANIFEST_PLACEHOLDER, MARK).as_bytes())?;
+    let minified = out_dir.join("tag.min.js");
+    cmd::run(
+        Command::new(&tools.esbuild)
+            .arg(cmd::rel(&input))
+            .args(["--minify", "--legal-comments=none"])
+            .arg(format!("--outfile={}", cmd::rel(&minified))),
+    )?;
+    let min = fs::read_to_string(&minified)
+        .map_err(|e| format!("cannot read {}: {e}", cmd::rel(&minified)))?;
+    if min.matches(MARK).count() != 1 {
+        return Err(format!("esbuild renamed or dropped {MARK} in tag.js"));
+    }
+    let out = root.join(PKG_DIR).join("tag.min.js");
+    write(&out, min.replace(MARK, MANIFEST_PLACEHOLDER).as_bytes())?;
+    println!(
+        "    {PKG_DIR}/tag.min.js ({} bytes, served as /tag.js)",
+        min.len()
+    );
+    Ok(())
+}
+
+/// What the server replaces with the manifest (`server/src/statics.rs`).
+const MANIFEST_PLACEHOLDER: &str = "/*__ENGAGE_MANIFEST__*/null";
 
 /// The console's validator (`admin-wasm/`, the engine with its native features: regex, time
 /// zones) into `www/admin/pkg/`. Only `/admin/` loads it, so it is optimized for speed, not
