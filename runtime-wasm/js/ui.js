@@ -76,6 +76,8 @@ const CSS =
   "@media (max-width:480px){.f-toaster,.f-sticky.z-left,.f-sticky.z-right{left:12px;right:12px}" +
   ".f-toaster .box,.f-sticky .box{width:auto;max-width:none}" +
   ".panel{inset:0;width:auto;height:auto;border-radius:0}}" +
+  ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}" +
+  "@media (pointer:coarse){.x{width:44px;height:44px;top:2px;right:2px}.a{min-height:44px}.t,.s{margin-right:42px}}" +
   "@media (prefers-reduced-motion:reduce){.e,.e *,.panel{animation:none!important;transition:none!important}}";
 
 // ----- DOM helpers -----
@@ -171,6 +173,10 @@ function setStyle(e, style, reset) {
 const titleId = (e) => "engage-t-" + e.id;
 
 const acceptLabel = (e, cr) => cr.cta ?? cr.title ?? (e.kind == "content" ? "Open" : "Chat with us");
+/** What a screen reader hears for the engagement: its title, else its call to action. */
+const named = (e, cr) => cr.title ?? acceptLabel(e, cr);
+/** The close control is named for what it closes. */
+const closeLabel = (e, cr) => "Close: " + named(e, cr);
 
 /** Labelled by the title when there is one (buttons are labelled by what they do). */
 function label(root, e, cr) {
@@ -249,7 +255,7 @@ function build(s, e, cr) {
   if (format == "overlay") attr(root, { "aria-modal": "true" });
   label(root, e, cr);
   setStyle(root, cr.style);
-  const close = el("button", "x", { type: "button", "data-action": "decline", "aria-label": "Close", title: "Close" }, X);
+  const close = el("button", "x", { type: "button", "data-action": "decline", "aria-label": closeLabel(e, cr), title: "Close" }, X);
   const body = content(e, cr, format);
   if (format == "button") {
     root.append(body, close);
@@ -273,6 +279,8 @@ function update(m, e, cr) {
   if (old) old.replaceWith(content(e, cr, e.format || "sticky"));
   const peel = m.el.querySelector(".peel");
   if (peel) attr(peel, { "aria-label": acceptLabel(e, cr) });
+  const x = m.el.querySelector(".x");
+  if (x) attr(x, { "aria-label": closeLabel(e, cr) });
 }
 
 /** Focus into a new overlay: its call to action, else its first button. */
@@ -310,6 +318,7 @@ export class Ui {
       return keep;
     });
     if (restore) this.restoreFocus();
+    const news = [];
     for (const s of items) {
       const e = s.engagement;
       const cr = s.creative;
@@ -336,8 +345,14 @@ export class Ui {
       if (host) root.insertBefore(node, root.firstChild);
       else root.append(node);
       if (overlay) focusFirst(node);
+      else if (!host) news.push(named(e, cr));
       this.list.push({ engagement: e.id, zone: s.zone, state: s.state, el: node, overlay, host });
     }
+    // A polite announcement of what appeared (a screen reader would not notice it otherwise);
+    // the last few stay, so one render never hides another's.
+    const live = this.main && this.main[2];
+    for (const t of live ? news : []) live.append(el("p", "", 0, t));
+    while (live && live.childNodes.length > 4) live.firstChild.remove();
   }
 
   /** What is on the page: `[{engagement, zone, state}]`. */
@@ -368,7 +383,9 @@ export class Ui {
     if (!root) return null;
     adopt(root, CSS);
     this.listen(root);
-    this.main = [host, root];
+    const live = el("div", "sr", { "aria-live": "polite" });
+    root.append(live);
+    this.main = [host, root, live];
     return root;
   }
 

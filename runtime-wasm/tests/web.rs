@@ -638,7 +638,8 @@ async fn every_format_renders_with_its_attributes() {
         assert_eq!(accept.tag_name(), "BUTTON");
         assert_eq!(accept.text_content().unwrap(), "Chat now");
         let close = e.query_selector("[data-action=decline]").unwrap().unwrap();
-        assert_eq!(attr(&close, "aria-label"), "Close");
+        // Named for what it closes (issue #12), not just "Close".
+        assert_eq!(attr(&close, "aria-label"), format!("Close: {id} online"));
         // Title, sender, avatar and the message tree.
         assert!(e.text_content().unwrap().contains(&format!("{id} online")));
         assert!(e.text_content().unwrap().contains("Sales bot"));
@@ -653,6 +654,17 @@ async fn every_format_renders_with_its_attributes() {
         let labelled = attr(&e, "aria-labelledby");
         assert!(root().unwrap().get_element_by_id(&labelled).is_some());
     }
+    // Both stickies were announced, politely, in the root's live region.
+    let live = root()
+        .unwrap()
+        .query_selector("[aria-live=polite]")
+        .unwrap()
+        .expect("a live region");
+    let said = live.text_content().unwrap_or_default();
+    assert!(
+        said.contains("st-left online") && said.contains("st-right online"),
+        "{said}"
+    );
     let btn = find_in("zone-btn", "[data-engagement=btn]").expect("button in its zone");
     assert_eq!(
         attr(&btn, "data-zone"),

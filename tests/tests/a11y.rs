@@ -286,3 +286,78 @@ async fn j_axe_on_every_format() {
         problems.join("\n")
     );
 }
+
+/// On a phone (390×844, touch): every close control is at least 44×44 px, named for what it
+/// closes, the new invitations are announced in a polite live region, and axe finds nothing
+/// serious on the page with its engagements shown (issue #12).
+#[tokio::test]
+async fn k_phone_touch_targets_names_and_announcements() {
+    let _serial = serial().await;
+    let source = axe_source();
+    let server = Server::start();
+    server.put_document(&demo_document(&server));
+    server.put_availability(SITE, "sales", online());
+    server.put_availability(SITE, "support", online());
+
+    let b = Browser::launch().await;
+    let problems = within("test (k)", Duration::from_secs(120), async {
+        b.cdp(
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": true}),
+        )
+        .await;
+        b.cdp(
+            "Emulation.setTouchEmulationEnabled",
+            json!({"enabled": true, "maxTouchPoints": 5}),
+        )
+        .await;
+        let mut problems = Vec::new();
+        for (page, ids) in [
+            ("/demo/index.html", &["home-tab-left", "home-tab-right"][..]),
+            ("/demo/product.html", &["product-toaster"][..]),
+        ] {
+            show(&b, &server, page, ids).await;
+            let seen = b
+                .js(
+                    &format!(
+                        "{ENGAGEMENTS_JS_FN}; return {{ coarse: matchMedia('(pointer: coarse)').matches, \
+                         live: (document.getElementById('engage-root').shadowRoot.querySelector('[aria-live=polite]') || {{}}).textContent || null, \
+                         closes: {ids:?}.map((id) => {{ const x = node(id).querySelector('[data-action=decline]'); \
+                           const r = x.getBoundingClientRect(); \
+                           return {{ id, w: r.width, h: r.height, name: x.getAttribute('aria-label') }}; }}) }};"
+                    ),
+                    vec![],
+                )
+                .await;
+            println!("{page} on a phone: {seen}");
+            assert_eq!(seen["coarse"], json!(true), "touch emulation: {seen}");
+            for c in seen["closes"].as_array().expect("closes") {
+                let (w, h) = (c["w"].as_f64().unwrap_or(0.0), c["h"].as_f64().unwrap_or(0.0));
+                assert!(w >= 44.0 && h >= 44.0, "{page}: close control under 44×44 px: {c}");
+                let name = c["name"].as_str().unwrap_or_default();
+                assert!(
+                    name.starts_with("Close: ") && name.len() > "Close: ".len(),
+                    "{page}: close control named {name:?}"
+                );
+                let title = name.trim_start_matches("Close: ");
+                let live = seen["live"].as_str().unwrap_or_default();
+                assert!(live.contains(title), "{page}: {title:?} not announced: {live:?}");
+            }
+            b.screenshot_settled(&format!(
+                "phone-{}",
+                page.trim_start_matches("/demo/").trim_end_matches(".html")
+            ))
+            .await;
+            let r = axe(&b, &source).await;
+            check(&format!("{page} (phone)"), &r, &["#engage-root"], &mut problems);
+        }
+        problems
+    })
+    .await;
+    b.close().await;
+    assert!(
+        problems.is_empty(),
+        "accessibility problems on a phone:\n{}",
+        problems.join("\n")
+    );
+}
