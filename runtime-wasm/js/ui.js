@@ -73,8 +73,11 @@ const CSS =
   "background:var(--a);color:#fff;font-weight:600}.ph .x{position:static;color:#fff}" +
   ".panel iframe{flex:1;width:100%;border:0}" +
   "@keyframes engage-in{from{opacity:0;translate:0 14px}}@keyframes engage-fade{from{opacity:0}}" +
-  "@media (max-width:480px){.f-toaster,.f-sticky.z-left,.f-sticky.z-right{left:12px;right:12px}" +
-  ".f-toaster .box,.f-sticky .box{width:auto;max-width:none}" +
+  // Narrow screens: the toaster spans the bottom; each sticky keeps to its half of the screen,
+  // title and call to action only, so the two never land on each other.
+  "@media (max-width:600px){.f-toaster{left:12px;right:12px}.f-toaster .box{width:auto;max-width:none}" +
+  ".f-sticky .box{width:auto;max-width:calc(50vw - 18px)}.f-sticky .s,.f-sticky .m,.f-sticky .im{display:none}" +
+  ".f-sticky.z-left{left:6px}.f-sticky.z-right{right:6px}" +
   ".panel{inset:0;width:auto;height:auto;border-radius:0}}" +
   ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}" +
   "@media (pointer:coarse){.x{width:44px;height:44px;top:2px;right:2px}.a{min-height:44px}.t,.s{margin-right:42px}}" +

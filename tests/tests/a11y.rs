@@ -288,8 +288,9 @@ async fn j_axe_on_every_format() {
 }
 
 /// On a phone (390×844, touch): every close control is at least 44×44 px, named for what it
-/// closes, the new invitations are announced in a polite live region, and axe finds nothing
-/// serious on the page with its engagements shown (issue #12).
+/// closes, the new invitations are announced in a polite live region, no two invitations
+/// overlap and none covers more than a quarter of the screen, and axe finds nothing serious on
+/// the page with its engagements shown (issue #12).
 #[tokio::test]
 async fn k_phone_touch_targets_names_and_announcements() {
     let _serial = serial().await;
@@ -324,7 +325,9 @@ async fn k_phone_touch_targets_names_and_announcements() {
                          live: (document.getElementById('engage-root').shadowRoot.querySelector('[aria-live=polite]') || {{}}).textContent || null, \
                          closes: {ids:?}.map((id) => {{ const x = node(id).querySelector('[data-action=decline]'); \
                            const r = x.getBoundingClientRect(); \
-                           return {{ id, w: r.width, h: r.height, name: x.getAttribute('aria-label') }}; }}) }};"
+                           return {{ id, w: r.width, h: r.height, name: x.getAttribute('aria-label') }}; }}), \
+                         boxes: {ids:?}.map((id) => {{ const r = node(id).querySelector('.box').getBoundingClientRect(); \
+                           return {{ id, x: r.left, y: r.top, w: r.width, h: r.height }}; }}) }};"
                     ),
                     vec![],
                 )
@@ -342,6 +345,20 @@ async fn k_phone_touch_targets_names_and_announcements() {
                 let title = name.trim_start_matches("Close: ");
                 let live = seen["live"].as_str().unwrap_or_default();
                 assert!(live.contains(title), "{page}: {title:?} not announced: {live:?}");
+            }
+            // None covers another, and none takes over a quarter of the screen.
+            let boxes = seen["boxes"].as_array().cloned().unwrap_or_default();
+            let n = |v: &Value, k: &str| v[k].as_f64().unwrap_or(0.0);
+            for (i, a) in boxes.iter().enumerate() {
+                let share = n(a, "w") * n(a, "h") / (390.0 * 844.0);
+                assert!(share <= 0.25, "{page}: {} covers {:.0} % of the phone's screen", a["id"], share * 100.0);
+                for b2 in &boxes[i + 1..] {
+                    let apart = n(a, "x") + n(a, "w") <= n(b2, "x")
+                        || n(b2, "x") + n(b2, "w") <= n(a, "x")
+                        || n(a, "y") + n(a, "h") <= n(b2, "y")
+                        || n(b2, "y") + n(b2, "h") <= n(a, "y");
+                    assert!(apart, "{page}: {a} and {b2} overlap on a phone");
+                }
             }
             b.screenshot_settled(&format!(
                 "phone-{}",
