@@ -608,6 +608,9 @@ class Runtime {
       }
     });
     this.on(window, "pagehide", () => this.flushUnload());
+    // Nothing floats over the field the visitor is typing in.
+    this.on(document, "focusin", (ev) => this.ui.typing(ev.target.matches("input,select,textarea")));
+    this.on(document, "focusout", () => this.ui.typing(false));
     // Activity, throttled here so a moving mouse costs one clock read per event.
     let lastAct = 0, lastScroll = 0;
     for (const t of ["pointerdown", "pointermove", "keydown", "wheel", "touchstart"]) {

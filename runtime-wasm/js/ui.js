@@ -79,6 +79,7 @@ const CSS =
   ".f-sticky .box{width:auto;max-width:calc(50vw - 18px)}.f-sticky .s,.f-sticky .m,.f-sticky .im{display:none}" +
   ".f-sticky.z-left{left:6px}.f-sticky.z-right{right:6px}" +
   ".panel{inset:0;width:auto;height:auto;border-radius:0}}" +
+  ":host(.typing) .e:not(.f-overlay,.panel){visibility:hidden}" +
   ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}" +
   "@media (pointer:coarse){.x{width:44px;height:44px;top:2px;right:2px}.a{min-height:44px}.t,.s{margin-right:42px}}" +
   "@media (prefers-reduced-motion:reduce){.e,.e *,.panel{animation:none!important;transition:none!important}}";
@@ -463,6 +464,11 @@ export class Ui {
 
   hasPanel() {
     return !!this.panel;
+  }
+
+  /** While a form field of the page has focus, the floating engagements step aside. */
+  typing(on) {
+    if (this.main) this.main[0].classList.toggle("typing", on);
   }
 
   /** Escape declines an open overlay; Tab stays inside it. Answers the overlay to decline. */

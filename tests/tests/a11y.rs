@@ -360,6 +360,18 @@ async fn k_phone_touch_targets_names_and_announcements() {
                     assert!(apart, "{page}: {a} and {b2} overlap on a phone");
                 }
             }
+            if page == "/demo/product.html" {
+                // Typing in the quantity field: the toaster steps aside, and comes back after.
+                let vis = |focus: bool| {
+                    format!(
+                        "{ENGAGEMENTS_JS_FN}; const q = document.getElementById('qty'); \
+                         {}; return getComputedStyle(node('product-toaster')).visibility;",
+                        if focus { "q.focus()" } else { "q.blur()" }
+                    )
+                };
+                assert_eq!(b.js(&vis(true), vec![]).await, json!("hidden"), "while typing");
+                assert_eq!(b.js(&vis(false), vec![]).await, json!("visible"), "after typing");
+            }
             b.screenshot_settled(&format!(
                 "phone-{}",
                 page.trim_start_matches("/demo/").trim_end_matches(".html")
