@@ -172,10 +172,12 @@ enum Detail {
         next: Option<Millis>,
     },
     NoBusinessHours,
-    /// `bucket`: the visitor's hash bucket in hundredths of a percent (0–9999).
+    /// `bucket`: the visitor's hash bucket in hundredths of a percent (0–9999); `percent` the
+    /// control group's size, likewise (the visitor is in it as `bucket < percent`).
     Control {
         site: bool,
         bucket: u32,
+        percent: u32,
     },
     AudienceNotMet,
     NotAuthenticated,
@@ -258,14 +260,21 @@ impl Detail {
                 None => t.s("outside business hours"),
             },
             Detail::NoBusinessHours => t.s("the site has no business hours"),
-            Detail::Control { site, bucket } => t
-                .s("visitor is in the ")
-                .s(if site { "site" } else { "campaign" })
-                .s(" control group (bucket ")
-                .n(i64::from(bucket / 100))
-                .s(if bucket % 100 < 10 { ".0" } else { "." })
-                .n(i64::from(bucket % 100))
-                .s("%)"),
+            Detail::Control {
+                site,
+                bucket,
+                percent,
+            } => percent_text(
+                percent_text(
+                    t.s("visitor is in the ")
+                        .s(if site { "site" } else { "campaign" })
+                        .s(" control group (bucket "),
+                    bucket,
+                )
+                .s(" < control "),
+                percent,
+            )
+            .s(")"),
             Detail::AudienceNotMet => t.s("visitor attributes do not meet the audience"),
             Detail::NotAuthenticated => t.s("shown to authenticated visitors only"),
             Detail::NoEntryMatch => t.s("page matches no include rule"),
@@ -1129,12 +1138,14 @@ impl Visit {
             return Some(Detail::Control {
                 site: true,
                 bucket: bucket(&bundle.site, id),
+                percent: hundredths(site_pct),
             });
         }
         if c.control_group_percent > 0.0 && in_control(&c.id, id, c.control_group_percent) {
             return Some(Detail::Control {
                 site: false,
                 bucket: bucket(&c.id, id),
+                percent: hundredths(c.control_group_percent),
             });
         }
         None
@@ -1470,6 +1481,24 @@ fn engaged_label(flags: u8) -> &'static str {
 }
 
 /// Hash v2 buckets are multiples of 1/10000: as an integer, for printing without floats.
+/// A percentage in hundredths of a percent (`10.0` → 1000), for the trace's text.
+fn hundredths(percent: f64) -> u32 {
+    // `as` saturates: negative and NaN read as 0 (validation keeps it within 0–100 anyway).
+    (percent * 100.0 + 0.5) as u32
+}
+
+/// `x` hundredths of a percent as text: `8.29 %`, `10 %`, `0.05 %`.
+fn percent_text(t: Text, x: u32) -> Text {
+    let t = t.n(i64::from(x / 100));
+    let t = match (x % 100, x % 10) {
+        (0, _) => t,
+        (f, 0) => t.s(".").n(i64::from(f / 10)),
+        (f, _) if f < 10 => t.s(".0").n(i64::from(f)),
+        (f, _) => t.s(".").n(i64::from(f)),
+    };
+    t.s(" %")
+}
+
 fn bucket(seed: &str, id: &str) -> u32 {
     (crate::hash::hash(seed, id, 2).unwrap_or(0.0) * 10_000.0).round() as u32
 }
@@ -1614,6 +1643,33 @@ mod tests {
     }
 
     use super::*;
+
+    #[test]
+    fn percents_read_as_people_write_them() {
+        let p = |x| percent_text(Text::new(), x).done();
+        assert_eq!(
+            [p(829), p(1000), p(850), p(5), p(0), p(10_000)],
+            ["8.29 %", "10 %", "8.5 %", "0.05 %", "0 %", "100 %"]
+        );
+        assert_eq!(
+            [hundredths(10.0), hundredths(2.5), hundredths(-1.0)],
+            [1000, 250, 0]
+        );
+        let d = Detail::Control {
+            site: false,
+            bucket: 829,
+            percent: 1000,
+        };
+        let e: BundleEngagement = serde_json::from_value(serde_json::json!({
+            "id": "e", "enabled": true, "kind": "conversation", "format": "sticky",
+            "source": "web", "creative": {}
+        }))
+        .expect("an engagement");
+        assert_eq!(
+            d.render(&e, &[]),
+            "visitor is in the campaign control group (bucket 8.29 % < control 10 %)"
+        );
+    }
 
     #[test]
     fn query_params_and_merge() {

@@ -13,7 +13,26 @@ const DEBUG_CSS =
   "gap:8px;padding:6px 10px;background:#1e293b;font-weight:700}" +
   ".h button{border:0;background:transparent;color:inherit;font:16px/1 inherit;cursor:pointer}" +
   "table{border-collapse:collapse;width:100%}td{padding:3px 10px;border-top:1px solid #1e293b;" +
-  "vertical-align:top}.ok{color:#4ade80}.no{color:#f87171}.r{color:#fbbf24}";
+  "vertical-align:top}.ok{color:#4ade80}.no{color:#f87171}.r{color:#fbbf24}" +
+  // A phone: a third of the screen, smaller type, one column per row's cells.
+  "@media (max-width:600px){.d{max-height:34vh;font-size:11px}td{display:block;padding:1px 8px}" +
+  "tr td:first-child{padding-top:5px;font-weight:700}}";
+
+/** How far `ms` (epoch) is from now, in the unit a person would use. */
+function ago(ms) {
+  const s = (ms - Date.now()) / 1e3, a = Math.abs(s);
+  const r = a < 90 ? Math.round(a) + " s" : a < 5400 ? Math.round(a / 60) + " min" :
+    a < 172800 ? Math.round(a / 3600) + " h" : Math.round(a / 86400) + " days";
+  return s >= 0 ? "in " + r : r + " ago";
+}
+
+/** The engine's instants ("… at 1764770400000 ms") as the visitor's local time and how far
+ * away they are ("at 14:00:00, 3 Dec (in 4 min)"). */
+const local = (text) =>
+  text.replace(/(\d{11,}) ms\b/g, (_, ms) => {
+    const d = new Date(+ms);
+    return d.toLocaleTimeString() + ", " + d.toLocaleDateString(undefined, { day: "numeric", month: "short" }) + " (" + ago(+ms) + ")";
+  });
 
 /** `engage("debug", true)` or `?engage_debug=1`: every engagement of the bundle, shown or the
  * first rule that rejected it with the engine's detail. */
@@ -55,7 +74,7 @@ export class DebugPanel {
         cell("ok", "shown" + (t.zone != null ? " in " + t.zone : "") + (t.state != null ? ", " + t.state : ""));
       } else {
         cell("no", t.reason || "rejected");
-        cell("r", t.detail || "");
+        cell("r", local(t.detail || ""));
       }
       this.rows.append(tr);
     }

@@ -1356,9 +1356,14 @@ async fn debug_panel_shows_every_engagement_and_why() {
                 json!({"embedded": "no-such-zone"}),
                 json!({}),
             ),
+            eng("later", "sticky", json!("right"), json!({})),
         ],
         json!({}),
     );
+    // "later"'s campaign starts in an hour: the panel says when, in local time.
+    let mut b = b;
+    let hour = js_sys::Date::now() + 3_600_000.0;
+    b["campaigns"][3]["schedule"] = json!([[hour as i64, hour as i64 + 3_600_000]]);
     let mut o = opts(Some(&b));
     o["debug"] = json!(true);
     launch_with(o, &mem_store(), vec![]);
@@ -1378,6 +1383,10 @@ async fn debug_panel_shows_every_engagement_and_why() {
     );
     assert!(text.contains("behaviortime_on_page 0 < 60"), "{text}");
     assert!(text.contains("no_zone_element"), "{text}");
+    assert!(
+        text.contains("next change at ") && text.contains("(in 60 min)") && !text.contains(" ms"),
+        "instants in local time: {text}"
+    );
     assert!(doc()
         .get_element_by_id("engage-debug")
         .unwrap()

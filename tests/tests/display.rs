@@ -164,6 +164,18 @@ async fn a_time_on_page_and_entry_point() {
             .await;
         let chunks = browser.js(debug_chunks, vec![]).await;
         assert_eq!(chunks, json!(1), "one request for the debug chunk");
+        // For the review: the panel on a desktop and on a phone.
+        browser.screenshot_settled("debug-panel").await;
+        browser
+            .cdp(
+                "Emulation.setDeviceMetricsOverride",
+                json!({"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": true}),
+            )
+            .await;
+        browser.screenshot_settled("debug-panel-phone").await;
+        browser
+            .cdp("Emulation.clearDeviceMetricsOverride", json!({}))
+            .await;
     })
     .await;
     browser.close().await;

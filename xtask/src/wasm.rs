@@ -107,21 +107,31 @@ pub fn build(tools: &Tools) -> Result {
     build_admin(tools)
 }
 
-/// wasm-bindgen's glue explains a wrong wasm MIME type in 200 characters that every shop page
-/// downloads; our server always sends `application/wasm`, so a short note does (≈ 100 bytes
-/// gzip of the 60 KB budget). A glue without the message is left as it is.
+/// wasm-bindgen's glue explains, at length, mistakes our loader never makes (a wrong wasm MIME
+/// type: our server always sends `application/wasm`; the old positional init argument: tag.js
+/// passes an object); every shop page downloads those sentences, so short notes stand in
+/// (≈ 150 bytes gzip of the 60 KB budget). Text the glue does not hold is left alone.
 fn shorten_glue_warning(glue: &Path) -> Result {
-    const LONG: &str = "\"`WebAssembly.instantiateStreaming` failed because your server does not serve Wasm with `application/wasm` MIME type. Falling back to `WebAssembly.instantiate` which is slower. Original error:\\n\"";
-    let text =
+    const SHORTER: [(&str, &str); 3] = [
+        (
+            "\"`WebAssembly.instantiateStreaming` failed because your server does not serve Wasm with `application/wasm` MIME type. Falling back to `WebAssembly.instantiate` which is slower. Original error:\\n\"",
+            "\"engage: wasm is not served as application/wasm:\"",
+        ),
+        (
+            "'using deprecated parameters for the initialization function; pass a single object instead'",
+            "'engage: init takes an object'",
+        ),
+        (
+            "`failed to fetch Wasm: ${module.status} ${module.statusText} fetching '${module.url}'`",
+            "`engage: wasm ${module.status}`",
+        ),
+    ];
+    let mut text =
         fs::read_to_string(glue).map_err(|e| format!("cannot read {}: {e}", cmd::rel(glue)))?;
-    if text.contains(LONG) {
-        write(
-            glue,
-            text.replace(LONG, "\"engage: wasm is not served as application/wasm:\"")
-                .as_bytes(),
-        )?;
+    for (long, short) in SHORTER {
+        text = text.replace(long, short);
     }
-    Ok(())
+    write(glue, text.as_bytes())
 }
 
 /// `www/tag.js` minified to `www/pkg/tag.min.js`, which the server sends in its place when it
