@@ -155,16 +155,9 @@ function scrollPercent() {
   return total > 0 ? Math.max(0, Math.min(100, Math.floor(((scrollY + innerHeight) / total) * 100))) : 0;
 }
 
-/** 128 random bits as 32 hex digits. */
-function randomId() {
-  const b = new Uint8Array(16);
-  try {
-    crypto.getRandomValues(b);
-  } catch (e) {
-    for (let i = 0; i < 16; i++) b[i] = Math.random() * 256;
-  }
-  return Array.from(b, (x) => (x < 16 ? "0" : "") + x.toString(16)).join("");
-}
+/** 128 random bits as 32 hex digits (every browser that runs wasm has `crypto`). */
+const randomId = () =>
+  Array.from(crypto.getRandomValues(new Uint8Array(16)), (x) => (x < 16 ? "0" : "") + x.toString(16)).join("");
 
 /** Reads `name` from the page URL and removes it with `history.replaceState`. */
 function takeParam(name) {

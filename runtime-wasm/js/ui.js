@@ -55,11 +55,13 @@ const CSS =
   "padding:12px;background:rgba(15,23,42,.5);animation:engage-fade .2s ease-out}" +
   ".f-overlay .box{width:var(--engage-width,420px);padding:24px;animation:engage-in .25s ease-out}" +
   ".f-overlay .t{font-size:18px}" +
-  ".f-peeling_corner{position:fixed;top:0;right:0}" +
-  ".peel{display:block;width:86px;height:86px;border:0;padding:0;cursor:pointer;" +
+  ".f-peeling_corner{position:fixed;top:0;right:0;pointer-events:none}.f-peeling_corner>*{pointer-events:auto}" +
+  // The folded corner takes taps on its visible triangle only: the page's own controls under
+  // the transparent half (a header's basket button) stay the page's.
+  ".peel{display:block;width:64px;height:64px;border:0;padding:0;cursor:pointer;" +
   "background:linear-gradient(225deg,transparent 48%,rgba(0,0,0,.25) 50%,var(--a) 53%);" +
-  "transition:width .2s,height .2s}" +
-  ".peel:hover{width:104px;height:104px}" +
+  "clip-path:polygon(0 0,0 100%,100% 100%);transition:width .2s,height .2s}" +
+  ".peel:hover{width:80px;height:80px}.peel:focus-visible{clip-path:none}" +
   ".f-peeling_corner .box{display:none;position:absolute;top:var(--y);right:var(--x)}" +
   ".f-peeling_corner.open .box,.f-peeling_corner:focus-within .box{display:block}" +
   ".f-button{display:inline-flex;align-items:center;gap:4px;vertical-align:middle}" +

@@ -437,6 +437,18 @@ async fn k_layout_touch_targets_names_and_announcements() {
                         "after typing"
                     );
                 }
+                if page == "/demo/pricing.html" {
+                    // The folded corner takes taps on its visible triangle only.
+                    let hit = b
+                        .js(
+                            "const w = document.documentElement.clientWidth; \
+                             const at = (x, y) => (document.elementFromPoint(x, y) || {}).id === 'engage-root'; \
+                             return [at(w - 6, 6), at(w - 56, 56)];",
+                            vec![],
+                        )
+                        .await;
+                    assert_eq!(hit, json!([false, true]), "{page} ({size}): the corner's transparent half takes taps");
+                }
                 let name = page.trim_start_matches("/demo/").trim_end_matches(".html");
                 b.screenshot_settled(&format!("layout-{name}-{size}")).await;
                 if phone {
