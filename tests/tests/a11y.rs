@@ -172,6 +172,15 @@ fn check(page: &str, r: &Value, hosts: &[&str], problems: &mut Vec<String>) {
     }
 }
 
+/// A server with the demo document and both skills online.
+fn demo_server() -> Server {
+    let server = Server::start();
+    server.put_document(&demo_document(&server));
+    server.put_availability(SITE, "sales", online());
+    server.put_availability(SITE, "support", online());
+    server
+}
+
 async fn show(b: &Browser, server: &Server, page: &str, ids: &[&str]) {
     b.goto(&server.url(page)).await;
     for id in ids {
@@ -183,10 +192,7 @@ async fn show(b: &Browser, server: &Server, page: &str, ids: &[&str]) {
 async fn j_axe_on_every_format() {
     let _serial = serial().await;
     let source = axe_source();
-    let server = Server::start();
-    server.put_document(&demo_document(&server));
-    server.put_availability(SITE, "sales", online());
-    server.put_availability(SITE, "support", online());
+    let server = demo_server();
 
     let b = Browser::launch().await;
     let problems = within("test (j)", Duration::from_secs(150), async {
@@ -318,10 +324,7 @@ return {
 async fn k_layout_touch_targets_names_and_announcements() {
     let _serial = serial().await;
     let source = axe_source();
-    let server = Server::start();
-    server.put_document(&demo_document(&server));
-    server.put_availability(SITE, "sales", online());
-    server.put_availability(SITE, "support", online());
+    let server = demo_server();
 
     let b = Browser::launch().await;
     let problems = within("test (k)", Duration::from_secs(240), async {
