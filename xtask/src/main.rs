@@ -14,6 +14,7 @@ mod setup;
 mod size;
 mod test;
 mod wasm;
+mod wasm_names;
 
 use cmd::Result;
 

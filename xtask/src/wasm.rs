@@ -277,6 +277,7 @@ fn publish(glue_path: &Path, wasm_path: &Path, debug_path: &Path) -> Result {
     let debug =
         fs::read(debug_path).map_err(|e| format!("cannot read {}: {e}", cmd::rel(debug_path)))?;
 
+    let (wasm, glue) = crate::wasm_names::shorten(&wasm, &glue)?;
     let wasm_name = format!("engage_runtime_bg.{}.wasm", hash8(&wasm));
     let debug_name = format!("engage_debug.{}.js", hash8(&debug));
     let (glue, rewritten) = point_glue_at(&glue, &wasm_name);
