@@ -619,7 +619,9 @@ class Runtime {
         }
       });
     }
+    this.on(window, "resize", () => this.ui.place());
     this.on(window, "scroll", () => {
+      this.ui.place();
       const now = Date.now();
       if (now - lastScroll < 200) return;
       lastScroll = now;

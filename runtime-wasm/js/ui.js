@@ -46,11 +46,26 @@ const CSS =
   ".x:hover{opacity:1;background:rgba(127,127,127,.15)}" +
   "button:focus-visible,a:focus-visible{outline:3px solid var(--a);outline-offset:2px}" +
   "[data-state=busy] .a{filter:saturate(.6)}[data-state=offline] .a{background:#64748b}" +
-  ".f-sticky{position:fixed;top:50%;transform:translateY(-50%);margin-top:var(--engage-offset-y,0px);" +
-  "animation:engage-in .3s ease-out}" +
-  ".f-sticky.z-left{left:var(--x)}.f-sticky.z-right{right:var(--x)}" +
-  ".f-sticky .box{width:var(--engage-width,260px)}" +
-  ".f-toaster{position:fixed;right:var(--x);bottom:var(--y);animation:engage-in .35s ease-out}" +
+  // Stickies and toasters are items of one grid over the viewport (`.lay`): the grid's cells keep
+  // them apart whatever their sizes. A sticky is a tab on its edge, at most 48 px deep: close,
+  // the title (opens the card beside the tab) and the call to action.
+  ".lay{position:fixed;inset:0;display:grid;grid:1fr auto/auto 1fr auto;pointer-events:none;z-index:var(--engage-z,2147483000)}" +
+  ".lay>*{pointer-events:auto}" +
+  ".f-sticky{grid-row:1;align-self:center;display:flex;align-items:center;margin-top:var(--engage-offset-y,0px)}" +
+  ".z-left{grid-column:1;margin-left:var(--engage-offset-x,0px)}" +
+  ".z-right{grid-column:3;justify-self:end;flex-direction:row-reverse;margin-right:var(--engage-offset-x,0px)}" +
+  ".tab{display:flex;flex-direction:column;align-items:center;gap:2px;width:48px;padding:4px 0 6px;" +
+  "background:var(--a);color:#fff;border-radius:var(--r) 0 0 var(--r);box-shadow:0 4px 14px rgba(15,23,42,.22)}" +
+  ".z-left .tab{border-radius:0 var(--r) var(--r) 0}" +
+  ".tab .x{position:static;flex:none;color:#fff;opacity:.85}" +
+  ".tt,.tab .a{writing-mode:vertical-rl;max-height:240px;overflow:hidden;text-overflow:ellipsis;white-space:nowrap;" +
+  "min-height:0;padding:10px 8px;border:0;background:none;color:inherit;font:inherit;font-weight:650;cursor:pointer}" +
+  ".tab .a{width:44px;background:rgba(0,0,0,.22)}" +
+  ".z-left .tt,.z-left .tab .a{rotate:180deg}" +
+  ".f-sticky .box{display:none;width:var(--engage-width,280px);margin:0 10px}.f-sticky.open .box{display:block}" +
+  ".f-sticky .t{margin-right:0}" +
+  ".f-toaster{grid-row:2;grid-column:3;margin:var(--y) var(--x);animation:engage-in .35s ease-out}" +
+  ".l .f-toaster{grid-column:1}.up{grid-template-rows:auto 1fr}.up .f-sticky{grid-row:2}.up .f-toaster{grid-row:1}" +
   ".f-overlay{position:fixed;inset:0;display:flex;align-items:center;justify-content:center;" +
   "padding:12px;background:rgba(15,23,42,.5);animation:engage-fade .2s ease-out}" +
   ".f-overlay .box{width:var(--engage-width,420px);padding:24px;animation:engage-in .25s ease-out}" +
@@ -75,11 +90,14 @@ const CSS =
   "background:var(--a);color:#fff;font-weight:600}.ph .x{position:static;color:#fff}" +
   ".panel iframe{flex:1;width:100%;border:0}" +
   "@keyframes engage-in{from{opacity:0;translate:0 14px}}@keyframes engage-fade{from{opacity:0}}" +
-  // Narrow screens: the toaster spans the bottom; each sticky keeps to its half of the screen,
-  // title and call to action only, so the two never land on each other.
-  "@media (max-width:600px){.f-toaster{left:12px;right:12px}.f-toaster .box{width:auto;max-width:none}" +
-  ".f-sticky .box{width:auto;max-width:calc(50vw - 18px)}.f-sticky .s,.f-sticky .m,.f-sticky .im{display:none}" +
-  ".f-sticky.z-left{left:6px}.f-sticky.z-right{right:6px}" +
+  // Narrow screens: a sticky is a launcher in its bottom corner (its call to action and close),
+  // the toaster a compact sheet below them (or above, see place()).
+  "@media (max-width:600px){.lay{grid-template-rows:1fr auto auto}.f-sticky{grid-row:2;align-self:end;margin:4px}" +
+  ".tab{flex-direction:row-reverse;width:auto;max-width:calc(50vw - 12px);padding:0 0 0 4px;border-radius:99px}" +
+  ".tt,.f-sticky .box{display:none!important}.tab .a{writing-mode:initial;rotate:none!important;width:auto;min-height:44px;border-radius:99px}" +
+  ".lay .f-toaster{grid-row:3;grid-column:1/-1;margin:8px}.lay .box{width:auto;max-width:none;padding:12px 14px}" +
+  ".f-toaster .s,.f-toaster .im{display:none}.f-toaster .m{display:-webkit-box;-webkit-box-orient:vertical;-webkit-line-clamp:2;overflow:hidden;margin-bottom:8px}" +
+  ".up{grid-template-rows:auto auto 1fr}.up .f-sticky{align-self:start}.lay.up .f-toaster{grid-row:1}" +
   ".panel{inset:0;width:auto;height:auto;border-radius:0}}" +
   ":host(.typing) .e:not(.f-overlay,.panel){visibility:hidden}" +
   ".sr{position:absolute;width:1px;height:1px;overflow:hidden;clip-path:inset(50%);white-space:nowrap}" +
@@ -268,9 +286,19 @@ function build(s, e, cr) {
     return root;
   }
   if (format == "peeling_corner") {
-    root.append(el("button", "peel", { type: "button", "data-action": "peel", "aria-expanded": "false", "aria-label": acceptLabel(e, cr) }));
+    root.append(el("button", "peel", { type: "button", "data-action": "open", "aria-expanded": "false", "aria-label": acceptLabel(e, cr) }));
   }
   const box = el("div", "box");
+  if (format == "sticky") {
+    // The tab comes first, so its controls are the engagement's first accept and close.
+    const tab = el("div", "tab");
+    tab.append(close);
+    if (cr.title != null) tab.append(el("button", "tt", { type: "button", "data-action": "open", "aria-expanded": "false" }, cr.title));
+    tab.append(body.lastChild);
+    box.append(body);
+    root.append(tab, box);
+    return root;
+  }
   box.append(close, body);
   root.append(box);
   return root;
@@ -282,7 +310,10 @@ function update(m, e, cr) {
   label(m.el, e, cr);
   setStyle(m.el, cr.style, true);
   const old = m.el.querySelector(".c");
-  if (old) old.replaceWith(content(e, cr, e.format || "sticky"));
+  const c = content(e, cr, e.format || "sticky");
+  if (old) old.replaceWith(c);
+  const tab = m.el.querySelector(".tab .a");
+  if (tab) tab.replaceWith(c.lastChild);
   const peel = m.el.querySelector(".peel");
   if (peel) attr(peel, { "aria-label": acceptLabel(e, cr) });
   const x = m.el.querySelector(".x");
@@ -349,7 +380,8 @@ export class Ui {
       }
       // Embedded: before the fallback <slot>, which the sheet then hides.
       if (host) root.insertBefore(node, root.firstChild);
-      else root.append(node);
+      else if (overlay || e.format == "peeling_corner") root.append(node);
+      else this.main[3].append(node);
       if (overlay) focusFirst(node);
       else if (!host) news.push(named(e, cr));
       this.list.push({ engagement: e.id, zone: s.zone, state: s.state, el: node, overlay, host });
@@ -359,6 +391,30 @@ export class Ui {
     const live = this.main && this.main[2];
     for (const t of live ? news : []) live.append(el("p", "", 0, t));
     while (live && live.childNodes.length > 4) live.firstChild.remove();
+    this.place();
+  }
+
+  /** The layout pass over the floating engagements: the grid keeps them apart; this keeps them
+   * off the page's embedded engagements in view, trying the toaster in the other bottom corner,
+   * then everything at the top. Called after a render, on scroll and on resize (once a frame). */
+  place() {
+    const lay = this.main && this.main[3];
+    if (!lay || this.placing) return;
+    this.placing = requestAnimationFrame(() => {
+      this.placing = 0;
+      const fixed = [...lay.children];
+      const page = this.list.filter((m) => m.host).map((m) => m.el.getBoundingClientRect());
+      const free = () =>
+        !fixed.some((f) => {
+          const a = f.getBoundingClientRect();
+          return page.some((b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom);
+        });
+      for (const c of ["", "l", "up"]) {
+        lay.className = "lay " + c;
+        if (!page.length || free()) return;
+      }
+      lay.className = "lay";
+    });
   }
 
   /** What is on the page: `[{engagement, zone, state}]`. */
@@ -390,8 +446,9 @@ export class Ui {
     adopt(root, CSS);
     this.listen(root);
     const live = el("div", "sr", { "aria-live": "polite" });
-    root.append(live);
-    this.main = [host, root, live];
+    const lay = el("div", "lay");
+    root.append(live, lay);
+    this.main = [host, root, live, lay];
     return root;
   }
 
@@ -441,7 +498,7 @@ export class Ui {
       ev.preventDefault();
       this.post({ decline: id });
     }
-    if (action == "peel") attr(a, { "aria-expanded": String(eng.classList.toggle("open")) });
+    if (action == "open") attr(a, { "aria-expanded": String(eng.classList.toggle("open")) });
   }
 
   /** Opens the conversation in a panel (an iframe in the shadow root). */
@@ -475,9 +532,13 @@ export class Ui {
 
   /** Escape declines an open overlay; Tab stays inside it. Answers the overlay to decline. */
   key(ev) {
+    const esc = ev.key == "Escape" || ev.key == "Esc";
     const m = this.list.find((m) => m.overlay);
+    // Escape folds an open sticky card or corner back first.
+    const open = esc && !m && this.list.find((m) => m.el.classList.contains("open"));
+    if (open) open.el.querySelector("[aria-expanded=true]").click();
     if (!m) return null;
-    if (ev.key == "Escape" || ev.key == "Esc") {
+    if (esc) {
       ev.preventDefault();
       return m.engagement;
     }
