@@ -668,7 +668,8 @@ class Runtime {
   /** Queues the outcome's events for the server and raises the `engage:*` DOM events. */
   report(events) {
     if (!events.length) return;
-    const names = { impression: "shown", accept: "accepted", decline: "declined", state: "state" };
+    // `engage:control` (an extension): this visitor is held out of a campaign's engagement.
+    const names = { impression: "shown", accept: "accepted", decline: "declined", state: "state", control: "control" };
     for (const ev of events) {
       this.events.push(JSON.stringify(ev));
       const name = names[ev.type];

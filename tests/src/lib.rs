@@ -732,7 +732,7 @@ pub const INIT_SCRIPT: &str = r#"
     for (const el of document.querySelectorAll("[data-engage-zone]")) if (el.shadowRoot) roots.push(el.shadowRoot);
     return roots.some((r) => r.querySelector(`[data-engagement="${CSS.escape(id)}"]`));
   };
-  for (const type of ["engage:shown", "engage:accepted", "engage:declined", "engage:state"]) {
+  for (const type of ["engage:shown", "engage:accepted", "engage:declined", "engage:state", "engage:control"]) {
     window.addEventListener(type, (ev) => {
       let detail = null;
       try { detail = JSON.parse(JSON.stringify(ev.detail === undefined ? null : ev.detail)); } catch (_) {}

@@ -546,3 +546,132 @@ async fn k_layout_touch_targets_names_and_announcements() {
         problems.join("\n")
     );
 }
+
+/// What every preview of the formats gallery shows: `[{format, state, engagement, shown,
+/// shownFormat}]`, read from each same-origin frame's `#engage-root`.
+const GALLERY_JS: &str = r#"
+return [...document.querySelectorAll("iframe[data-format]")].map((f) => {
+  const d = f.contentDocument, r = d && d.getElementById("engage-root");
+  const e = r && r.shadowRoot && r.shadowRoot.querySelector("[data-engagement]");
+  return { format: f.dataset.format, state: f.dataset.state,
+           engagement: e ? e.getAttribute("data-engagement") : null,
+           shown: e ? e.getAttribute("data-state") : null,
+           shownFormat: e ? e.getAttribute("data-format") : null };
+});
+"#;
+
+/// The formats gallery (`/demo/formats.html`, site `gallery`, `www/demo/gallery.json`): every
+/// floating format in every state in a preview frame, desktop and phone previews, and the
+/// embedded button and banner in every state on the page itself; the page at 1280×800 and on a
+/// phone, saved as `gallery-<row>-<previews>-<size>.png`, with axe on the page.
+#[tokio::test]
+async fn l_formats_gallery_shows_every_format_in_every_state() {
+    let _serial = serial().await;
+    let source = axe_source();
+    let server = Server::start();
+    let text = std::fs::read_to_string(repo_root().join("www/demo/gallery.json"))
+        .expect("www/demo/gallery.json");
+    let doc: Value = serde_json::from_str(&text).expect("gallery.json is JSON");
+    server.put_document(&doc);
+    let busy = json!({"agents_online": 2, "agents_with_capacity": 0, "expected_wait_seconds": 60});
+    server.put_availability("gallery", "online", online());
+    server.put_availability("gallery", "busy", busy);
+    server.put_availability("gallery", "offline", offline());
+
+    let b = Browser::launch().await;
+    let problems = within("test (l)", Duration::from_secs(180), async {
+        let mut problems = Vec::new();
+        for (size, w, h) in [("desktop", 1280.0, 800.0), ("phone", 390.0, 844.0)] {
+            let phone = size == "phone";
+            b.cdp(
+                "Emulation.setDeviceMetricsOverride",
+                json!({"width": w, "height": h, "deviceScaleFactor": 1, "mobile": phone}),
+            )
+            .await;
+            b.goto(&server.url("/demo/formats.html")).await;
+            for view in ["desktop", "phone"] {
+                b.js(
+                    &format!("document.querySelector('[data-view={view}]').click(); return true;"),
+                    vec![],
+                )
+                .await;
+                // Frames load lazily: bring each row into view, wait for its previews, save it.
+                let rows = b
+                    .js("return [...document.querySelectorAll('.format-row')].map((r) => r.querySelector('h2').id);", vec![])
+                    .await;
+                for row in rows.as_array().cloned().unwrap_or_default() {
+                    let row = row.as_str().unwrap_or_default().to_string();
+                    let format = row.trim_start_matches("f-").to_string();
+                    b.js(
+                        &format!("document.getElementById('{row}').scrollIntoView(); return true;"),
+                        vec![],
+                    )
+                    .await;
+                    let framed = b
+                        .js(GALLERY_JS, vec![])
+                        .await
+                        .as_array()
+                        .cloned()
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|p| p["format"] == format.as_str())
+                        .count();
+                    if framed > 0 {
+                        b.wait_for(
+                            &format!("the {format} previews ({view}, {size})"),
+                            Duration::from_secs(15),
+                            &(GALLERY_JS.replace("return [", "const all = [")
+                                + &format!(
+                                    "; const mine = all.filter((p) => p.format === '{format}'); \
+                                     return mine.every((p) => p.engagement) ? mine : null;"
+                                )),
+                        )
+                        .await;
+                    }
+                    b.screenshot_settled(&format!("gallery-{format}-{view}-{size}")).await;
+                }
+            }
+            let previews = b.js(GALLERY_JS, vec![]).await;
+            for p in previews.as_array().cloned().unwrap_or_default() {
+                let (format, state) = (p["format"].as_str().unwrap(), p["state"].as_str().unwrap());
+                let (id, want) = match state {
+                    "left" => (format!("{format}-left"), "online"),
+                    s => (format!("{format}-{s}"), s),
+                };
+                assert_eq!(p["engagement"], json!(id), "{size}: {p}");
+                assert_eq!(p["shown"], json!(want), "{size}: {p}");
+                assert_eq!(p["shownFormat"], json!(format), "{size}: {p}");
+            }
+            let embedded: Vec<(String, String)> = b
+                .engagements()
+                .await
+                .iter()
+                .map(|s| (s.engagement().to_string(), s.state().to_string()))
+                .collect();
+            for f in ["button", "banner"] {
+                for s in ["online", "busy", "offline", "content"] {
+                    assert!(
+                        embedded.contains(&(format!("{f}-{s}"), s.to_string())),
+                        "{size}: {f}-{s} in its slot, {s}: {embedded:?}"
+                    );
+                }
+            }
+            b.js("window.scrollTo(0, 0); return true;", vec![]).await;
+            let r = axe(&b, &source).await;
+            check(
+                &format!("/demo/formats.html ({size})"),
+                &r,
+                &["#button-online", "#banner-online"],
+                &mut problems,
+            );
+        }
+        problems
+    })
+    .await;
+    b.close().await;
+    assert!(
+        problems.is_empty(),
+        "accessibility problems:\n{}",
+        problems.join("\n")
+    );
+}

@@ -82,13 +82,22 @@ async fn e_control_group_sees_nothing_and_is_reported() {
             .collect();
         assert_eq!(ids, ["ping"], "the control visitor sees no held-tab");
         let events = browser.events().await;
-        assert!(
-            !events
-                .as_array()
-                .unwrap()
-                .iter()
-                .any(|e| e["detail"]["engagement"] == "held-tab"),
-            "no engage:* event for the held-out engagement: {events:#}"
+        let held: Vec<&Value> = events
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["detail"]["engagement"] == "held-tab")
+            .collect();
+        // Only the extension `engage:control` (so a page can say so), never shown/state.
+        assert_eq!(
+            held.len(),
+            1,
+            "one event for the held-out engagement: {events:#}"
+        );
+        assert_eq!(held[0]["type"], "engage:control", "{events:#}");
+        assert_eq!(
+            held[0]["detail"]["campaign"], "held-out",
+            "engage:control names the campaign: {events:#}"
         );
 
         // Leave the page (pagehide → sendBeacon), then wait for the report.

@@ -157,7 +157,7 @@ function notices() {
 /** A readable log of the engage events: what a developer testing the page wants to see. */
 function eventLog() {
   const log = document.getElementById("engage-log");
-  const types = ["engage:shown", "engage:accepted", "engage:declined", "engage:state"];
+  const types = ["engage:shown", "engage:accepted", "engage:declined", "engage:state", "engage:control"];
   for (const type of types) {
     window.addEventListener(type, (ev) => {
       const d = ev.detail || {};
@@ -177,19 +177,52 @@ function eventLog() {
   }
 }
 
-/** "Start a new visit": forget engage's visit memory (declines, displays) for this site. */
+/** A visitor held out of a campaign (its control group) is told so, once per campaign: the
+ * demo would otherwise just look broken for one visitor in ten. */
+function controlNotice() {
+  const seen = new Set();
+  window.addEventListener("engage:control", (ev) => {
+    const campaign = ev.detail && ev.detail.campaign;
+    const main = document.querySelector("main .wrap") || document.querySelector("main");
+    if (!campaign || seen.has(campaign) || !main) return;
+    seen.add(campaign);
+    const p = document.createElement("p");
+    p.className = "notice control-notice";
+    p.setAttribute("role", "status");
+    p.setAttribute("data-control-notice", campaign);
+    const name = document.createElement("code");
+    name.textContent = campaign;
+    const again = document.createElement("button");
+    again.type = "button";
+    again.className = "btn small ghost";
+    again.textContent = "Start over as a new visitor";
+    again.addEventListener("click", forgetVisit);
+    p.append(
+      "You are in the control group of campaign ",
+      name,
+      ": its invitations stay hidden for you, so its report can show what they add for everyone else. ",
+      again,
+    );
+    main.prepend(p);
+  });
+}
+
+/** "Start a new visit": forget engage's visitor and visit memory (declines, displays, the
+ * control-group bucket) for this site, and reload. */
+function forgetVisit() {
+  try {
+    for (const key of Object.keys(localStorage)) {
+      if (key.startsWith("engage:")) localStorage.removeItem(key);
+    }
+  } catch (_) {
+    /* nothing to forget */
+  }
+  location.reload();
+}
+
 function resetVisit() {
   for (const b of document.querySelectorAll("[data-reset-visit]")) {
-    b.addEventListener("click", () => {
-      try {
-        for (const key of Object.keys(localStorage)) {
-          if (key.startsWith("engage:")) localStorage.removeItem(key);
-        }
-      } catch (_) {
-        /* nothing to forget */
-      }
-      location.reload();
-    });
+    b.addEventListener("click", forgetVisit);
   }
 }
 
@@ -201,8 +234,25 @@ function debugLink() {
   }
 }
 
+/** The formats gallery's preview size: desktop or phone frames. */
+function formatsView() {
+  const grid = document.querySelector("[data-formats-view]");
+  const buttons = document.querySelectorAll("[data-view]");
+  for (const b of buttons) {
+    b.addEventListener("click", () => {
+      grid.setAttribute("data-formats-view", b.dataset.view);
+      for (const o of buttons) {
+        o.setAttribute("aria-pressed", String(o === b));
+        o.classList.toggle("ghost", o !== b);
+      }
+    });
+  }
+}
+
 function start() {
+  formatsView();
   eventLog();
+  controlNotice();
   const items = readCart();
   renderCart(items);
   pushCart(items);

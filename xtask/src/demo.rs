@@ -19,6 +19,7 @@ use crate::demo_receiver::Receiver;
 use crate::{demo_sms, setup, wasm};
 
 const DEMO_DOCUMENT: &str = "www/demo/campaigns.json";
+const GALLERY_DOCUMENT: &str = "www/demo/gallery.json";
 /// The origin and webhook the demo document is written for (`--listen 127.0.0.1:8080`); the copy
 /// the server loads names the demo's actual addresses.
 const DOC_ORIGIN: &str = "http://127.0.0.1:8080/";
@@ -278,6 +279,44 @@ fn seed_availability(addr: SocketAddr, token: &str) {
     }
 }
 
+/// The formats gallery (`/demo/formats.html`): its own site, `gallery`, whose skills are named
+/// for the state they are held in.
+fn seed_gallery(addr: SocketAddr, token: &str) {
+    let doc = match std::fs::read_to_string(GALLERY_DOCUMENT) {
+        Ok(doc) => doc,
+        Err(e) => return println!("note: no formats gallery: {GALLERY_DOCUMENT}: {e}"),
+    };
+    match put(addr, "/admin/v1/sites/gallery/campaigns", token, &doc) {
+        Ok(status) if status.starts_with("HTTP/1.1 2") => {}
+        Ok(status) => println!("note: uploading the formats gallery answered {status}"),
+        Err(e) => println!("note: could not upload the formats gallery: {e}"),
+    }
+    for (skill, body) in GALLERY_STATES {
+        let path = format!("/admin/v1/sites/gallery/availability/{skill}");
+        match put(addr, &path, token, body) {
+            Ok(status) if status.starts_with("HTTP/1.1 2") => {}
+            Ok(status) => println!("note: setting gallery {skill} answered {status}"),
+            Err(e) => println!("note: could not set gallery {skill}: {e}"),
+        }
+    }
+}
+
+/// The gallery's skills and the availability that holds each in its state.
+const GALLERY_STATES: [(&str, &str); 3] = [
+    (
+        "online",
+        r#"{"agents_online":3,"agents_with_capacity":2,"expected_wait_seconds":10}"#,
+    ),
+    (
+        "busy",
+        r#"{"agents_online":2,"agents_with_capacity":0,"expected_wait_seconds":60}"#,
+    ),
+    (
+        "offline",
+        r#"{"agents_online":0,"agents_with_capacity":0,"expected_wait_seconds":0}"#,
+    ),
+];
+
 /// A minimal HTTP/1.1 PUT; returns the status line.
 fn put(addr: SocketAddr, path: &str, token: &str, body: &str) -> std::io::Result<String> {
     use std::io::{BufRead, BufReader, Write};
@@ -335,6 +374,7 @@ fn supervise(mut child: Child, demo: &Demo) -> Result {
         if !announced && stopping.is_none() && accepts(addr) {
             announced = true;
             seed_availability(addr, token);
+            seed_gallery(addr, token);
             match ensure_document(demo) {
                 Ok(Some(what)) => println!("note: updated the active demo document: {what}"),
                 Ok(None) => {}
