@@ -402,6 +402,7 @@ export class Ui {
     if (!lay || this.placing) return;
     this.placing = requestAnimationFrame(() => {
       this.placing = 0;
+      this.peel();
       const fixed = [...lay.children];
       const page = this.list.filter((m) => m.host).map((m) => m.el.getBoundingClientRect());
       const free = () =>
@@ -415,6 +416,27 @@ export class Ui {
       }
       lay.className = "lay";
     });
+  }
+
+  /** A folded corner moves down below any control of the page's that its visible triangle
+   * would cover (a header's basket on a phone), up to four times; back at the top once
+   * nothing is there (the header scrolled away). */
+  peel() {
+    const p = this.main[1].querySelector(".peel");
+    const e = p && p.parentNode;
+    if (!e) return;
+    for (let top = 0, i = 0; ; ) {
+      e.style.top = top + "px";
+      if (i++ > 3) return;
+      const r = p.getBoundingClientRect();
+      // Points inside the visible lower-left triangle.
+      const hit = [[8, r.height - 8], [8, 20], [r.width / 2, r.height - 8]]
+        .flatMap(([x, y]) => D.elementsFromPoint(r.left + x, r.top + y))
+        .map((h) => h.closest("a,button,input,select,textarea,label,[role=button],[data-engage-zone]"))
+        .find((h) => h && h != this.main[0]);
+      if (!hit) return;
+      top = Math.max(top, hit.getBoundingClientRect().bottom);
+    }
   }
 
   /** What is on the page: `[{engagement, zone, state}]`. */
