@@ -163,7 +163,70 @@ async fn g_admin_console_create_disable_delete() {
             "the id's problem under its input"
         );
         type_into(&b, "[data-testid=field-id]", CAMPAIGN).await;
+        // Nothing is pre-written: saving now lists, at their fields, the name and the online
+        // creative's title and call to action (placeholders show examples), and saves nothing.
+        click(&b, "[data-testid=save-campaign]").await;
+        let missing = b
+            .wait_for(
+                "the console's own problems at their fields",
+                Duration::from_secs(5),
+                r#"const at = (p) => document.querySelector(`[data-path="${p}"] > ul.errors > [data-testid=field-error]`);
+                   const ps = ["campaigns[1].name", "campaigns[1].engagements[0].creative.online.title", "campaigns[1].engagements[0].creative.online.cta"];
+                   const found = ps.map((p) => at(p) && at(p).textContent);
+                   const title = document.querySelector('[data-testid="field-engagements[0].creative.online.title"]');
+                   return found.every(Boolean) ? { found, placeholder: title.placeholder, value: title.value,
+                     invalid: title.getAttribute("aria-invalid") } : null;"#,
+            )
+            .await;
+        println!("before the words are written: {missing}");
+        assert_eq!(missing["value"], "", "no pre-filled title: {missing}");
+        assert!(
+            !missing["placeholder"].as_str().unwrap_or_default().is_empty(),
+            "an example as placeholder: {missing}"
+        );
+        assert_eq!(missing["invalid"], "true", "{missing}");
+        assert!(campaign(&server, CAMPAIGN).is_none(), "nothing saved yet");
         type_into(&b, "[data-testid=field-name]", "Console demo").await;
+        type_into(
+            &b,
+            r#"[data-testid="field-engagements[0].creative.online.title"]"#,
+            "Questions?",
+        )
+        .await;
+        type_into(
+            &b,
+            r#"[data-testid="field-engagements[0].creative.online.cta"]"#,
+            "Chat now",
+        )
+        .await;
+        // The message's toolbar writes the allowed markup around the selection.
+        let message = r#"[data-testid="field-engagements[0].creative.online.message"]"#;
+        type_into(&b, message, "Our team is online").await;
+        let bold = b
+            .js(
+                &format!(
+                    "const t = document.querySelector('{}'); t.setSelectionRange(12, 18); \
+                     document.querySelector('[data-testid=creative-online] [data-testid=rt-bold]').click(); return t.value;",
+                    message.replace('\'', "\\'")
+                ),
+                vec![],
+            )
+            .await;
+        assert_eq!(bold, "Our team is <b>online</b>", "the Bold button");
+        b.js(
+            "document.querySelector('[data-testid=creative-online]').scrollIntoView({ block: 'center', behavior: 'instant' }); return true;",
+            vec![],
+        )
+        .await;
+        b.screenshot_settled("admin-editor-creatives").await;
+        // Start and end are picked in the site's time zone (Europe/London: 09:00 on 1 June is
+        // 08:00 UTC) and saved as RFC 3339 UTC.
+        b.js(
+            "const s = document.querySelector('[data-testid=\"field-timeframe.start\"]'); \
+             s.value = '2026-06-01T09:00'; s.dispatchEvent(new Event('change', { bubbles: true })); return s.type;",
+            vec![],
+        )
+        .await;
         let eng_id = css(&b, r#"[data-testid="field-engagements[0].id"]"#)
             .await
             .prop("value")
@@ -188,6 +251,13 @@ async fn g_admin_console_create_disable_delete() {
         .await;
         let saved = campaign(&server, CAMPAIGN).expect("the console saved the campaign");
         assert_eq!(saved["engagements"][0]["id"], ENGAGEMENT, "{saved:#}");
+        assert_eq!(saved["name"], "Console demo", "{saved:#}");
+        assert_eq!(
+            saved["engagements"][0]["creative"]["online"]["message"],
+            "Our team is <b>online</b>",
+            "{saved:#}"
+        );
+        assert_eq!(saved["timeframe"]["start"], "2026-06-01T08:00:00Z", "{saved:#}");
         b.screenshot_settled("admin-campaigns-created").await;
 
         // On a demo page.
@@ -289,6 +359,23 @@ async fn g_admin_console_create_disable_delete() {
         css(&b, "[data-testid=version-row]").await;
         b.screenshot_settled("admin-versions").await;
         a11y.extend(axe_problems(&b, &source, "Versions").await);
+        // Roll back to the first version: the page's header follows.
+        let header = css(&b, "[data-testid=active-version]").await.text().await.unwrap_or_default();
+        assert_eq!(header, "Active version: 4", "before the rollback");
+        // (Earlier toasts dismissed: one sits over the row's button at this size.)
+        b.js(
+            "for (const t of document.querySelectorAll('[data-testid=toast]')) t.remove(); return true;",
+            vec![],
+        )
+        .await;
+        click(&b, "[data-testid=activate-version][data-version='1']").await;
+        click(&b, "[data-testid=confirm-delete]").await;
+        b.wait_for(
+            "the header to name the version rolled back to",
+            Duration::from_secs(5),
+            "const e = document.querySelector('[data-testid=active-version]'); return e && e.textContent === 'Active version: 1';",
+        )
+        .await;
 
         // The same views on a phone (390×844).
         b.cdp(

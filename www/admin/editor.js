@@ -15,6 +15,8 @@ import {
 } from "./model.js";
 import initValidator, { check as checkDocument } from "./pkg/engage_admin.js";
 import { renderPreview } from "./preview.js";
+import { richText } from "./richtext.js";
+import { dateToZoned, zonedToDate, rfc3339 } from "./sms-model.js";
 import { offsiteBlock } from "./campaigns.js";
 
 const GOALS = ["sales", "leads", "service", "purchase", "awareness", "retention"];
@@ -39,6 +41,14 @@ function localProblems(doc) {
     return [];
   }
 }
+
+/** Example copy per creative state, shown as placeholders (never written into the draft). */
+const EXAMPLES = {
+  online: { title: "Questions? Ask an expert", message: "Our team is <b>online</b> now.", cta: "Chat now" },
+  busy: { title: "We're busy", message: "Expect a short wait.", cta: "Join the queue" },
+  offline: { title: "We're away", message: "Leave a message and we'll email you back.", cta: "Leave a message" },
+  content: { title: "Free delivery this winter", message: "On every order over <b>£50</b>.", cta: "Shop now" },
+};
 
 export function renderEditor(root, ctx, id) {
   const campaigns = ctx.doc?.campaigns || [];
@@ -333,7 +343,7 @@ class Editor {
             h("span", { class: "label" }, "Campaign id"),
             h("p", { class: "static" }, h("code", { dataset: { testid: "campaign-id" } }, c.id)),
             h("ul", { class: "errors" })),
-        this.field("name", "Name", { placeholder: "Summer sale" })),
+        this.field("name", "Name", { placeholder: "Summer sale", required: true, help: "What the campaign list, reports and your team call it." })),
       this.field("description", "Description", { type: "textarea", rows: 2, wide: true }),
       h("div", { class: "grid-3" },
         this.field("goal", "Goal", { list: "goal-list", placeholder: "sales", help: "What the campaign is for, in your words." }),
@@ -367,8 +377,8 @@ class Editor {
       : null;
     return this.fieldset("When", "timeframe", [
       h("div", { class: "grid-2" },
-        this.field("timeframe.start", "Starts", { code: true, placeholder: "2026-12-01T00:00:00Z", help: "RFC 3339; empty: already running." }),
-        this.field("timeframe.end", "Ends", { code: true, placeholder: "2027-01-31T23:59:59Z", help: "Empty: runs until disabled." })),
+        this.zonedField("timeframe.start", "Starts", "Empty: already running."),
+        this.zonedField("timeframe.end", "Ends", "Empty: runs until disabled.")),
       mode, rows,
       h("p", { class: "help" }, "Times of weekly windows are in the site's time zone", this.doc?.timezone ? ` (${this.doc.timezone})` : "", "."),
     ], { testid: "section-when" });
@@ -712,9 +722,9 @@ class Editor {
           h("legend", {}, h("span", { class: `dot ${s}`, "aria-hidden": "true" }), s[0].toUpperCase() + s.slice(1)),
           h("ul", { class: "errors" }),
           h("p", { class: "help" }, hints[s]),
-          this.field(`${cp}.title`, "Title"),
-          this.field(`${cp}.message`, "Message", { type: "textarea", rows: 3, help: "Allowed: <b> <i> <em> <strong> <u> <br> <p> <span> <a href>." }),
-          this.field(`${cp}.cta`, "Call to action"),
+          this.field(`${cp}.title`, "Title", { placeholder: EXAMPLES[s].title, required: s === "online" || s === "content" }),
+          richText(this.field(`${cp}.message`, "Message", { type: "textarea", rows: 3, placeholder: EXAMPLES[s].message, help: "Bold, italic, underline, line breaks and links (http, https, mailto); nothing else is kept." })),
+          this.field(`${cp}.cta`, "Call to action", { placeholder: EXAMPLES[s].cta, required: s === "online" || s === "content" }),
           s === "content" ? this.field(`${cp}.url`, "Link (opened by the call to action)", { type: "url", code: true, placeholder: "https://acme.example/sale" }) : null);
       }));
     }
@@ -829,7 +839,7 @@ class Editor {
   // ---- derived: errors, preview, JSON, server check ---------------------------------------------
 
   refreshDerived({ server = true } = {}) {
-    const local = this.localCheck();
+    const local = [...this.localCheck(), ...this.consoleProblems()];
     for (const [path, { message }] of Object.entries(this.jsonErrors)) local.push({ path: this.full(path), message });
     this.clientErrors = local.map((x) => ({ path: x.path, message: x.message, source: "client" }));
     this.showErrors();
@@ -841,6 +851,48 @@ class Editor {
     }
     this.jsonView.textContent = JSON.stringify(stripPrivate(this.draft), null, 2);
     if (server) this.scheduleServerCheck();
+  }
+
+  /** What the console asks for beyond the engine's rules before a campaign goes out: a name,
+   * and the words of its online (or content) creative, which the editor never pre-fills. */
+  consoleProblems() {
+    const out = [];
+    if (!String(this.draft.name ?? "").trim()) {
+      out.push({ path: this.full("name"), message: "A campaign needs a name: the campaign list, reports and your team know it by that." });
+    }
+    (this.draft.engagements || []).forEach((e, i) => {
+      const c = e?.creative;
+      if (!c || isRef(c)) return;
+      const s = e.kind === "content" ? "content" : "online";
+      for (const [k, what] of [["title", "a title"], ["cta", "a call to action (the button's words)"]]) {
+        if (!String(c[s]?.[k] ?? "").trim()) {
+          out.push({ path: this.full(`engagements[${i}].creative.${s}.${k}`), message: `The ${s} creative needs ${what}.` });
+        }
+      }
+    });
+    return out;
+  }
+
+  /** A date and time picker in the site's time zone for an RFC 3339 instant at `rel`. */
+  zonedField(rel, label, help) {
+    const tz = this.ctx.doc?.timezone || "UTC";
+    const id = uid("f");
+    const value = getIn(this.draft, rel);
+    const date = value ? new Date(value) : null;
+    const input = h("input", {
+      type: "datetime-local", id, name: rel, step: 60,
+      value: date && !Number.isNaN(date.getTime()) ? dateToZoned(date, tz) : "",
+      "aria-describedby": `${id}-help ${id}-err`,
+      dataset: { path: this.full(rel), testid: `field-${rel}` },
+    });
+    input.addEventListener("change", () => {
+      const d = input.value ? zonedToDate(input.value, tz) : null;
+      this.set(rel, d ? rfc3339(d) : undefined);
+    });
+    return h("div", { class: "field", dataset: { path: this.full(rel) } },
+      h("label", { for: id }, label), input,
+      h("p", { class: "help", id: `${id}-help` }, `${help} In the site's time zone (${tz}).`),
+      h("ul", { class: "errors", id: `${id}-err` }));
   }
 
   /** The engine's errors for the draft document. A document whose check took over 50 ms (a site

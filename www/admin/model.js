@@ -165,10 +165,9 @@ export function emptyEngagement() {
     format: "sticky",
     zone: "right",
     behavior: { time_on_page: 5 },
-    creative: {
-      online: { title: "Questions?", message: "Our team is <b>online</b>.", cta: "Chat now" },
-      offline: { title: "We're away", message: "Leave us a message.", cta: "Leave a message" },
-    },
+    // Nothing pre-written: the editor shows examples as placeholders, and asks for the online
+    // title and call to action before the campaign can be saved.
+    creative: { online: {} },
   };
 }
 

@@ -71,6 +71,15 @@ function stage(e, set, state) {
   } else {
     if (format === "overlay") page.append(h("div", { class: "pv-backdrop" }));
     if (format === "peeling_corner") page.append(h("div", { class: "pv-peel", "aria-hidden": "true" }));
+    if (format === "sticky") {
+      // As on the page: a tab on its edge (close, title, call to action) with its card opened.
+      const tab = h("div", { class: "pv-tab", dataset: { testid: "preview-tab" } },
+        h("span", { "aria-hidden": "true" }, "×"),
+        cr.title ? h("span", { class: "pv-tab-title" }, cr.title) : null,
+        h("span", { class: "pv-tab-cta" }, cr.cta || "Chat"));
+      applyStyle(tab, e.style, set.style, cr.style);
+      page.append(tab);
+    }
     page.append(creative);
   }
   return page;

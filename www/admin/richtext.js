@@ -66,3 +66,61 @@ export function truncateWords(text, max = 120) {
   const head = (space > max * 0.5 ? cut.slice(0, space) : s.slice(0, max)).replace(/[\s,;:.–—-]+$/, "");
   return `${head}…`;
 }
+
+// The message editor's toolbar: a textarea keeps the markup a marketer can read and the
+// preview renders, and these buttons write only the allowed subset around the selection.
+const TOOLS = [
+  { label: "Bold", text: "B", open: "<b>", close: "</b>", key: "b" },
+  { label: "Italic", text: "I", open: "<i>", close: "</i>", key: "i" },
+  { label: "Underline", text: "U", open: "<u>", close: "</u>", key: "u" },
+  { label: "Line break", text: "↵", open: "<br>", close: "" },
+  { label: "Link", text: "Link", link: true, key: "k" },
+];
+
+/** Wraps the selection of `area` in `open`/`close` (the selection stays on the text) and lets
+ * the editor know, as typing would. */
+function wrap(area, open, close) {
+  const { selectionStart: a, selectionEnd: b, value } = area;
+  area.value = value.slice(0, a) + open + value.slice(a, b) + close + value.slice(b);
+  area.focus();
+  area.setSelectionRange(a + open.length, b + open.length);
+  area.dispatchEvent(new Event("input", { bubbles: true }));
+}
+
+/** Adds the formatting toolbar (and Ctrl/⌘+B, I, U, K) to the message field `field` (a
+ * `.field` holding a textarea); answers the field. */
+export function richText(field) {
+  const area = field.querySelector("textarea");
+  if (!area) return field;
+  const apply = (t) => {
+    if (!t.link) return wrap(area, t.open, t.close);
+    const href = safeHref(window.prompt("Link address (https://…, http://… or mailto:…)", "https://"));
+    if (href) wrap(area, `<a href="${href.replace(/"/g, "&quot;")}">`, "</a>");
+    else area.focus();
+  };
+  const bar = document.createElement("div");
+  bar.className = "rt-bar";
+  bar.setAttribute("role", "toolbar");
+  bar.setAttribute("aria-label", "Format the message");
+  bar.setAttribute("aria-controls", area.id);
+  for (const t of TOOLS) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = `rt-btn rt-${t.label.toLowerCase().replace(" ", "-")}`;
+    b.textContent = t.text;
+    b.title = t.key ? `${t.label} (Ctrl+${t.key.toUpperCase()})` : t.label;
+    b.setAttribute("aria-label", t.label);
+    b.dataset.testid = `rt-${t.label.toLowerCase().replace(" ", "-")}`;
+    b.addEventListener("click", () => apply(t));
+    bar.append(b);
+  }
+  area.addEventListener("keydown", (ev) => {
+    if (!(ev.ctrlKey || ev.metaKey) || ev.altKey) return;
+    const t = TOOLS.find((t) => t.key === ev.key.toLowerCase());
+    if (!t) return;
+    ev.preventDefault();
+    apply(t);
+  });
+  area.before(bar);
+  return field;
+}

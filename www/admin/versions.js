@@ -59,12 +59,17 @@ export function renderVersions(root, ctx) {
     }
   });
 
+  const activeLine = h("p", { class: "muted small", dataset: { testid: "active-version" } },
+    ctx.version ? `Active version: ${ctx.version}` : "No active version yet.");
+
   const loadHistory = async () => {
     try {
       // Key ids are shown by name when this key may read the keys (an admin); otherwise as ids.
       const [data, keys] = await Promise.all([api.getVersions(), api.listKeys().catch(() => null)]);
       const versions = Array.isArray(data?.versions) ? data.versions : Array.isArray(data) ? data : [];
       const active = data?.active ?? versions.find((v) => v.active)?.version;
+      // The header follows the history (after a rollback, an upload).
+      activeLine.textContent = active ? `Active version: ${active}` : "No active version yet.";
       const names = Object.fromEntries((keys?.keys || []).map((k) => [k.id, k.name]));
       fill(list, versions.length ? table(versions, active, names) : h("p", { class: "muted" }, "No versions yet."));
     } catch (e) {
@@ -116,7 +121,7 @@ export function renderVersions(root, ctx) {
       h("p", { class: "muted" }, "Every change publishes a new version; any version can be activated again."))),
     h("section", { class: "panel", "aria-labelledby": "doc-title" },
       h("h2", { id: "doc-title" }, "Campaign document"),
-      h("p", { class: "muted small" }, ctx.version ? `Active version: ${ctx.version}` : "No active version yet."),
+      activeLine,
       h("div", { class: "actions" }, download),
       upload,
       problems),
