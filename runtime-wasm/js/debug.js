@@ -12,6 +12,7 @@ const DEBUG_CSS =
   ".h{position:sticky;top:0;display:flex;justify-content:space-between;align-items:center;" +
   "gap:8px;padding:6px 10px;background:#1e293b;font-weight:700}" +
   ".h button{border:0;background:transparent;color:inherit;font:16px/1 inherit;cursor:pointer}" +
+  ".rp{margin-left:auto;color:#93c5fd;font-weight:400;white-space:nowrap}" +
   "table{border-collapse:collapse;width:100%}td{padding:3px 10px;border-top:1px solid #1e293b;" +
   "vertical-align:top}.ok{color:#4ade80}.no{color:#f87171}.r{color:#fbbf24}" +
   // A phone: a third of the screen, smaller type, one column per row's cells.
@@ -34,12 +35,68 @@ const local = (text) =>
     return d.toLocaleTimeString() + ", " + d.toLocaleDateString(undefined, { day: "numeric", month: "short" }) + " (" + ago(+ms) + ")";
   });
 
+/** The visit as a simulator script (`engine/src/script.rs`, the console's Simulate view) from
+ * the runtime's journal `m.j` (`{v: visit, s: [[epoch ms, engine input], …]}`, kept while debug
+ * mode is on): the same pages with their titles, referrers and zone elements, the same waits
+ * (to the second), attributes, availability, scrolls, exits, activity, accepts and declines.
+ * Answers null while nothing is recorded. */
+/** The server's availability feed (`{skills: {id: {agents_online, …, state}}}`) as a script's
+ * (`{id: {agents_online, agents_with_capacity, expected_wait_seconds}}`). */
+function feed(f) {
+  const out = {};
+  for (const [k, s] of Object.entries((f && f.skills) || {})) {
+    out[k] = { agents_online: s.agents_online || 0, agents_with_capacity: s.agents_with_capacity || 0, expected_wait_seconds: s.expected_wait_seconds || 0 };
+  }
+  return out;
+}
+
+export function script(m) {
+  const list = (m.j && m.j.v == m.info.visit && m.j.s) || [];
+  const visitor = { id: m.vid, device: m.device || "desktop", attributes: {} };
+  if (navigator.language) visitor.language = navigator.language;
+  if (m.info.visit > 1) {
+    visitor.returning = true;
+    visitor.visits = m.info.visit - 1;
+  }
+  const out = { visitor, now: null, steps: [] };
+  let t0 = null, at = 0, paged = false;
+  for (const [t, i] of list) {
+    if (t0 == null) {
+      t0 = t;
+      out.now = new Date(t).toISOString().replace(/\.\d+Z$/, "Z");
+    }
+    let step = null;
+    if (i.page) {
+      const p = {};
+      for (const k of ["url", "title", "section", "referrer", "elements"]) if (i.page[k] != null) p[k] = i.page[k];
+      step = { page: p };
+      paged = true;
+    } else if (i.availability) {
+      const a = feed(i.availability);
+      if (!out.steps.length) out.availability = a;
+      else step = { availability: a };
+    } else if (i.attributes) {
+      if (!paged) Object.assign(visitor.attributes, i.attributes);
+      else step = { attributes: i.attributes };
+    } else if (i.exit) step = { exit_intent: true };
+    else if (i.activity) step = { activity: true };
+    else for (const k of ["accept", "decline", "goal", "scroll", "elements"]) if (i[k] != null) step = { [k]: i[k] };
+    if (!step) continue;
+    // Waits from the visit's start, so rounding never adds up.
+    const s = Math.round((t - t0) / 1e3);
+    if (s > at) out.steps.push({ wait: s - at });
+    at = s;
+    out.steps.push(step);
+  }
+  return paged ? out : null;
+}
+
 /** `engage("debug", true)` or `?engage_debug=1`: every engagement of the bundle, shown or the
  * first rule that rejected it with the engine's detail. */
 export class DebugPanel {
   /** `onClose()` when the visitor closes the panel; `el`, `adopt` and the close glyph `X` are
    * ui.js's (passed in, so this chunk imports nothing and the main bundle shares nothing). */
-  constructor(onClose, el, adopt, X) {
+  constructor(onClose, el, adopt, X, visit) {
     const D = document;
     this.el = el;
     const old = D.getElementById(DEBUG_ID);
@@ -53,7 +110,10 @@ export class DebugPanel {
     close.addEventListener("click", () => onClose());
     this.head = el("span");
     this.rows = el("tbody");
-    bar.append(this.head, close);
+    this.visit = visit;
+    // This very visit in the admin console's simulator (the console asks for a key first).
+    this.replay = el("a", "rp", { target: "_blank", rel: "noopener", "data-replay": "" }, "Replay in the simulator");
+    bar.append(this.head, this.replay, close);
     const table = el("table");
     table.append(this.rows);
     panel.append(bar, table);
@@ -65,6 +125,13 @@ export class DebugPanel {
   show(heading, trace) {
     const el = this.el;
     this.head.textContent = heading;
+    const m = this.visit && this.visit(), sc = m && script(m);
+    this.replay.hidden = !sc;
+    if (sc) {
+      const site = encodeURIComponent(m.site);
+      this.replay.href = (m.server || location.origin) + "/admin/?site=" + site + "#/simulate?site=" + site +
+        "&visit=" + encodeURIComponent(JSON.stringify(sc));
+    }
     this.rows.textContent = "";
     for (const t of trace) {
       const tr = el("tr");

@@ -189,7 +189,14 @@ function hookHistory() {
 
 class Runtime {
   constructor(engine, site, opts) {
-    this.E = engine;
+    // In debug mode the engine's inputs are also kept, with their instants, for the debug panel's
+    // "Replay in the simulator" (other visitors' storage never gets a history of their pages).
+    this.E = (op, a, b) => {
+      const r = engine(op, a, b);
+      const i = this.debugOn && (op == APPLY ? !b.tick && b : op == AVAIL ? { availability: a } : op == MERGE && { attributes: a });
+      if (i) this.note(i);
+      return r;
+    };
     this.site = site;
     this.o = opts;
     this.server = isHttp(opts.server || "") ? String(opts.server).replace(/\/+$/, "") : "";
@@ -945,6 +952,8 @@ class Runtime {
     if (remember) on ? this.store.set(k, "1") : this.store.remove(k);
     this.debugOn = on;
     if (!on) {
+      this.j = null;
+      this.store.remove(this.key("journal"));
       if (this.debug) this.debug.close();
       this.debug = null;
       this.timer("debug");
@@ -954,7 +963,7 @@ class Runtime {
     // The panel is a chunk of its own (js/debug.js), fetched now: the first time, it opens
     // once that request is answered.
     this.debugLoading = true;
-    debugPanel(() => this.run(() => this.setDebug(false, true))).then(
+    debugPanel(() => this.run(() => this.setDebug(false, true)), () => ({ j: this.j, vid: this.vid, device: this.device, info: this.E(INFO), server: this.server, site: this.site })).then(
       (p) => {
         this.debugLoading = false;
         // Switched off (or stopped) while it loaded.
@@ -966,6 +975,20 @@ class Runtime {
       },
       () => (this.debugLoading = false),
     );
+  }
+
+  /** Keeps input `i` in this visit's journal (`<site>:journal`, the last 500). */
+  note(i) {
+    const k = this.key("journal"), v = this.E(INFO).visit;
+    const j = this.j || parse(this.store.get(k) || "") || { s: [] };
+    // The page of a new visit starts a new journal (what came before a first page is part of it).
+    if (i.page) {
+      if (j.v && j.v != v) j.s = [];
+      j.v = v;
+    }
+    j.s.push([Date.now(), i]);
+    if (j.s.length > 500) j.s.shift();
+    this.store.set(k, JSON.stringify((this.j = j)));
   }
 
   debugRefresh() {

@@ -398,10 +398,12 @@ export class Ui {
    * off the page's embedded engagements in view, trying the toaster in the other bottom corner,
    * then everything at the top. Called after a render, on scroll and on resize (once a frame). */
   place() {
-    const lay = this.main && this.main[3];
-    if (!lay || this.placing) return;
+    if (!this.main || this.placing) return;
     this.placing = requestAnimationFrame(() => {
       this.placing = 0;
+      // Torn down (or re-rooted) since: nothing to place.
+      const lay = this.main && this.main[3];
+      if (!lay) return;
       this.peel();
       const fixed = [...lay.children];
       const page = this.list.filter((m) => m.host).map((m) => m.el.getBoundingClientRect());
@@ -602,5 +604,5 @@ export class Ui {
 
 /** The debug panel (`./debug.js`), loaded the first time someone asks for it: a chunk of its
  * own, so the shop's visitors never download it. Answers a promise of the panel. */
-export const debugPanel = (onClose) =>
-  import("./debug.js").then((m) => new m.DebugPanel(onClose, el, adopt, X));
+export const debugPanel = (onClose, visit) =>
+  import("./debug.js").then((m) => new m.DebugPanel(onClose, el, adopt, X, visit));

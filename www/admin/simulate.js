@@ -43,9 +43,53 @@ function nowIso() {
   return new Date().toISOString().replace(/\.\d+Z$/, "Z");
 }
 
+/** The debug panel's "Replay in the simulator" (`#/simulate?site=…&visit=<script JSON>`): the
+ * form filled with that visit, exactly (a page's section, referrer and zone elements ride along
+ * with its URL and title). Answers null when the parameter is not a script. */
+function fromScript(text) {
+  let sc;
+  try {
+    sc = JSON.parse(text);
+  } catch (_) {
+    return null;
+  }
+  if (!sc || typeof sc !== "object" || !sc.visitor || !Array.isArray(sc.steps)) return null;
+  const v = sc.visitor;
+  const steps = sc.steps.map((st) => {
+    const [type, x] = Object.entries(st)[0] || [];
+    switch (type) {
+      case "page": {
+        const { url, title, ...extra } = x || {};
+        return { type, a: url || "", b: title || "", extra };
+      }
+      case "wait": case "scroll": return { type, a: String(x), b: "" };
+      case "accept": case "decline": return { type, a: String(x), b: "" };
+      case "attributes": case "availability": return { type, a: JSON.stringify(x), b: "" };
+      case "goal": return { type, a: x?.name || "", b: x?.value == null ? "" : String(x.value) };
+      case "elements": return { type, a: (x || []).join(", "), b: "" };
+      case "exit_intent": case "activity": return { type, a: "", b: "" };
+      default: return null;
+    }
+  }).filter(Boolean);
+  return {
+    visitor: {
+      id: v.id || "console-visitor", device: v.device || "desktop", language: v.language || "", country: v.country || "",
+      returning: Boolean(v.returning), visits: v.visits, attributes: JSON.stringify(v.attributes || {}),
+    },
+    now: sc.now || nowIso(),
+    live: !sc.availability,
+    availability: JSON.stringify(sc.availability || {}, null, 2),
+    steps,
+    only: "",
+    replayed: true,
+  };
+}
+
 export function renderSimulate(root, ctx, params) {
   const campaignFilter = params.get("campaign") || "";
-  if (!saved || campaignFilter) {
+  const replay = params.get("visit") ? fromScript(params.get("visit")) : null;
+  if (replay) saved = replay;
+  else if (!saved || campaignFilter) {
     saved = {
       visitor: { id: "console-visitor", device: "desktop", language: "en-GB", country: "GB", returning: false, attributes: "{}" },
       now: nowIso(),
@@ -122,7 +166,16 @@ export function renderSimulate(root, ctx, params) {
       inputs.push(h("label", { for: id, class: "visually-hidden" }, label), el);
     };
     switch (st.type) {
-      case "page": a("URL", { placeholder: "https://acme.example/shop/a", type: "url" }); b("Title (optional)", { placeholder: "Page title" }); break;
+      case "page": {
+        a("URL", { placeholder: "https://acme.example/shop/a", type: "url" });
+        b("Title (optional)", { placeholder: "Page title" });
+        // A replayed page's other facts, kept as they were.
+        const x = st.extra || {};
+        const facts = [x.section && `section ${x.section}`, x.referrer && `from ${x.referrer}`,
+          x.elements && `zone elements: ${x.elements.length ? x.elements.join(", ") : "none"}`].filter(Boolean);
+        if (facts.length) inputs.push(h("span", { class: "muted small step-extra", dataset: { testid: "step-extra" } }, facts.join(" · ")));
+        break;
+      }
       case "wait": a("Seconds", { type: "number", min: 0, max: 604800 }); break;
       case "scroll": a("Percent", { type: "number", min: 0, max: 100 }); break;
       case "decline": case "accept": a("Engagement", { tag: "select", options: ["", ...ids] }); break;
@@ -189,11 +242,20 @@ export function renderSimulate(root, ctx, params) {
     }
   });
 
+  const from = params.get("site");
+  const note = replay
+    ? h("p", { class: `msg ${from && from !== api.session.site ? "warn" : "info"}`, role: "status", dataset: { testid: "replay-note" } },
+      from && from !== api.session.site
+        ? `This visit was recorded on site “${from}”, but the console is signed in to “${api.session.site}”: switch site to replay it against its own campaigns.`
+        : `A visit recorded by the debug panel: ${replay.steps.length} steps, replayed against the active version.`)
+    : null;
   fill(root, 
     h("div", { class: "page-head" }, h("div", {},
       h("h1", {}, "Simulate a visit"),
       h("p", { class: "muted" }, "Run the decision engine on a scripted visit against the active version: what shows after each step, and why everything else doesn't."))),
+    note,
     h("div", { class: "sim-layout" }, form, result));
+  if (replay && (!from || from === api.session.site)) form.requestSubmit();
 }
 
 function parseJson(text, what) {
@@ -215,6 +277,7 @@ function buildScript(s) {
     attributes: parseJson(s.visitor.attributes, "Visitor attributes"),
     returning: Boolean(s.visitor.returning),
   };
+  if (s.visitor.returning && s.visitor.visits > 0) visitor.visits = s.visitor.visits;
   if (s.visitor.language) visitor.language = s.visitor.language;
   if (s.visitor.country) visitor.country = s.visitor.country.toUpperCase();
   const script = { visitor, now: s.now || nowIso(), steps: [] };
@@ -229,7 +292,7 @@ function buildScript(s) {
     switch (st.type) {
       case "page": {
         if (!st.a) throw new Error(`${n}: give the page URL.`);
-        const page = { url: st.a };
+        const page = { ...(st.extra || {}), url: st.a };
         if (st.b) page.title = st.b;
         script.steps.push({ page });
         break;
