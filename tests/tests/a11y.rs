@@ -748,7 +748,7 @@ async fn m_the_demo_shop_is_usable_with_its_invitations_shown() {
                 vec![],
             )
             .await;
-            let pages: [(&str, &[&str], &[&str]); 4] = [
+            let pages: [(&str, &[&str], &[&str]); 5] = [
                 (
                     "index",
                     &["help-button", "promo-banner", "catalogue-peel"],
@@ -763,6 +763,11 @@ async fn m_the_demo_shop_is_usable_with_its_invitations_shown() {
                     "pricing",
                     &["help-button", "sales-tab"],
                     &[".cart-link", ".plan .btn"],
+                ),
+                (
+                    "app",
+                    &["help-button", "support-tab"],
+                    &[".main-nav a", ".cart-link", "[data-view-link]"],
                 ),
                 (
                     "checkout",
