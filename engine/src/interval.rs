@@ -17,6 +17,11 @@ impl Schedule {
         Schedule(vec![[-FOREVER, FOREVER]])
     }
 
+    /// Whether this is [`Schedule::always`] (the bundle leaves such a schedule out).
+    pub fn is_always(&self) -> bool {
+        self.0 == [[-FOREVER, FOREVER]]
+    }
+
     pub fn contains(&self, t: Millis) -> bool {
         self.current_end(t).is_some()
     }

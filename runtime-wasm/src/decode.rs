@@ -170,11 +170,12 @@ fn campaign(v: &Value) -> Option<BundleCampaign> {
     let o = v.as_object()?;
     Some(BundleCampaign {
         id: string(o.get("id")?)?,
-        enabled: bool_(o.get("enabled")?)?,
-        priority: i32::try_from(o.get("priority")?.as_i64()?).ok()?,
-        control_group_percent: o.get("control_group_percent")?.as_f64()?,
-        schedule: schedule(o.get("schedule")?)?,
-        business_hours_only: bool_(o.get("business_hours_only")?)?,
+        // Left out at their defaults (bundle format 2).
+        enabled: or(o, "enabled", true, bool_)?,
+        priority: or(o, "priority", 0, |v| i32::try_from(v.as_i64()?).ok())?,
+        control_group_percent: or(o, "control_group_percent", 0.0, Value::as_f64)?,
+        schedule: or(o, "schedule", Schedule::always(), schedule)?,
+        business_hours_only: flag(o, "business_hours_only")?,
         audience: opt(o, "audience", u32_)?,
         engagements: list(o, "engagements", engagement)?,
     })
@@ -184,7 +185,7 @@ fn engagement(v: &Value) -> Option<BundleEngagement> {
     let o = v.as_object()?;
     Some(BundleEngagement {
         id: string(o.get("id")?)?,
-        enabled: bool_(o.get("enabled")?)?,
+        enabled: or(o, "enabled", true, bool_)?,
         kind: pick(
             o.get("kind")?,
             &["conversation", "content"],
@@ -197,11 +198,9 @@ fn engagement(v: &Value) -> Option<BundleEngagement> {
                 &[Channel::Chat, Channel::Messaging],
             )
         })?,
-        source: pick(
-            o.get("source")?,
-            &["web", "offsite"],
-            &[Source::Web, Source::Offsite],
-        )?,
+        source: or(o, "source", Source::Web, |v| {
+            pick(v, &["web", "offsite"], &[Source::Web, Source::Offsite])
+        })?,
         format: opt(o, "format", |v| {
             pick(
                 v,

@@ -80,7 +80,7 @@ fn bundle_json(engagements: Vec<Value>, settings: Value) -> Value {
         }
     }
     json!({
-        "format": 1, "site": "test", "version": 3, "compiled_at": 0,
+        "format": 2, "site": "test", "version": 3, "compiled_at": 0,
         "valid_until": 8_640_000_000_000_000_i64, "settings": s,
         "skills": [{"id": "sales", "max_wait_seconds": 120}], "campaigns": campaigns
     })
@@ -594,7 +594,7 @@ fn decoder_reads_what_serde_reads() {
         assert_eq!(ours, theirs);
     }
     // Garbage is refused, never half-read.
-    assert!(engage_runtime::decode::bundle(&json!({"format": 1})).is_none());
+    assert!(engage_runtime::decode::bundle(&json!({"format": 2})).is_none());
     assert!(engage_runtime::decode::bundle(&json!([1, 2])).is_none());
     let mut bad = bundle_json(
         vec![eng("a", "sticky", json!("left"), json!({}))],
