@@ -2,6 +2,7 @@
 // loaded by ui.js's `debugPanel()` on first use; it imports nothing.
 
 const DEBUG_ID = "engage-debug";
+const INFO = 5; // the engine's INFO operation (host.js, runtime-wasm/src/api.rs)
 
 // The debug panel's own sheet.
 const DEBUG_CSS =
@@ -96,6 +97,7 @@ export function script(m) {
 export class DebugPanel {
   /** `onClose()` when the visitor closes the panel; `el`, `adopt` and the close glyph `X` are
    * ui.js's (passed in, so this chunk imports nothing and the main bundle shares nothing). */
+  /** `visit`: the runtime (host.js's), whose journal and visitor the replay link is made of. */
   constructor(onClose, el, adopt, X, visit) {
     const D = document;
     this.el = el;
@@ -125,7 +127,8 @@ export class DebugPanel {
   show(heading, trace) {
     const el = this.el;
     this.head.textContent = heading;
-    const m = this.visit && this.visit(), sc = m && script(m);
+    const rt = this.visit, m = rt && { j: rt.j, vid: rt.vid, device: rt.device, info: rt.E(INFO), server: rt.server, site: rt.site };
+    const sc = m && script(m);
     this.replay.hidden = !sc;
     if (sc) {
       const site = encodeURIComponent(m.site);

@@ -963,7 +963,9 @@ class Runtime {
     // The panel is a chunk of its own (js/debug.js), fetched now: the first time, it opens
     // once that request is answered.
     this.debugLoading = true;
-    debugPanel(() => this.run(() => this.setDebug(false, true)), () => ({ j: this.j, vid: this.vid, device: this.device, info: this.E(INFO), server: this.server, site: this.site })).then(
+    // The panel reads the replay's journal and visitor off this runtime (`j`, `vid`, `device`,
+    // `server`, `site`, and `E(INFO)`).
+    debugPanel(() => this.run(() => this.setDebug(false, true)), this).then(
       (p) => {
         this.debugLoading = false;
         // Switched off (or stopped) while it loaded.

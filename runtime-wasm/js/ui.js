@@ -63,7 +63,6 @@ const CSS =
   ".tab .a{width:44px;background:rgba(0,0,0,.22)}" +
   ".z-left .tt,.z-left .tab .a{rotate:180deg}" +
   ".f-sticky .box{display:none;width:var(--engage-width,280px);margin:0 10px}.f-sticky.open .box{display:block}" +
-  ".f-sticky .t{margin-right:0}" +
   ".f-toaster{grid-row:2;grid-column:3;margin:var(--y) var(--x);animation:engage-in .35s ease-out}" +
   ".l .f-toaster{grid-column:1}.up{grid-template-rows:auto 1fr}.up .f-sticky{grid-row:2}.up .f-toaster{grid-row:1}" +
   ".f-overlay{position:fixed;inset:0;display:flex;align-items:center;justify-content:center;" +
