@@ -708,11 +708,13 @@ const done = arguments[arguments.length - 1], sel = arguments[0], out = [];
 /// 0 so the test sees the whole site): on each shop page, at 1280×800 and on a phone, after the
 /// page's engagements have appeared, the shop's own controls (navigation, basket, colours,
 /// quantity, add to basket, every checkout field, place order) can be used without closing
-/// anything, no two engagements overlap, and at most one sticky and one proactive invitation
-/// show; the checkout's help appears beside the form; saved as `demo-<page>-<size>.png`.
+/// anything, no two engagements overlap, at most one sticky and one proactive invitation
+/// show, and axe finds nothing serious; the checkout's help appears beside the form; saved as
+/// `demo-<page>-<size>.png`.
 #[tokio::test]
 async fn m_the_demo_shop_is_usable_with_its_invitations_shown() {
     let _serial = serial().await;
+    let source = axe_source();
     let server = Server::start();
     let text = std::fs::read_to_string(repo_root().join("www/demo/campaigns.json"))
         .expect("www/demo/campaigns.json");
@@ -728,7 +730,8 @@ async fn m_the_demo_shop_is_usable_with_its_invitations_shown() {
     server.put_availability(SITE, "support", busy);
 
     let b = Browser::launch().await;
-    within("test (m)", Duration::from_secs(240), async {
+    let problems = within("test (m)", Duration::from_secs(240), async {
+        let mut problems = Vec::new();
         for (size, w, h) in [("desktop", 1280.0, 800.0), ("phone", 390.0, 844.0)] {
             let phone = size == "phone";
             b.cdp(
@@ -807,6 +810,8 @@ async fn m_the_demo_shop_is_usable_with_its_invitations_shown() {
                     }
                 }
                 b.screenshot_settled(&format!("demo-{page}-{size}")).await;
+                let r = axe(&b, &source).await;
+                check(&format!("demo {page} ({size})"), &r, &["#help-button-slot"], &mut problems);
                 let controls: Vec<Value> = controls.iter().map(|c| json!(c)).collect();
                 let covered = b
                     .client
@@ -820,7 +825,13 @@ async fn m_the_demo_shop_is_usable_with_its_invitations_shown() {
                 );
             }
         }
+        problems
     })
     .await;
     b.close().await;
+    assert!(
+        problems.is_empty(),
+        "accessibility problems on the demo shop:\n{}",
+        problems.join("\n")
+    );
 }
