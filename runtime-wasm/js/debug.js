@@ -130,6 +130,10 @@ export class DebugPanel {
     const rt = this.visit, m = rt && { j: rt.j, vid: rt.vid, device: rt.device, info: rt.E(INFO), server: rt.server, site: rt.site };
     const sc = m && script(m);
     this.replay.hidden = !sc;
+    // The runtime keeps the last 500 inputs: a longer visit replays from the middle.
+    const cut = m && m.j && m.j.s.length >= 500;
+    this.replay.textContent = cut ? "Replay in the simulator (its last 500 steps only)" : "Replay in the simulator";
+    this.replay.title = cut ? "This visit is longer than the debug journal keeps: the simulator starts from its 500th-last step, so its answers can differ." : "";
     if (sc) {
       const site = encodeURIComponent(m.site);
       this.replay.href = (m.server || location.origin) + "/admin/?site=" + site + "#/simulate?site=" + site +
