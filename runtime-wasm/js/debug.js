@@ -44,11 +44,24 @@ const local = (text) =>
 /** The server's availability feed (`{skills: {id: {agents_online, …, state}}}`) as a script's
  * (`{id: {agents_online, agents_with_capacity, expected_wait_seconds}}`). */
 function feed(f) {
-  const out = {};
-  for (const [k, s] of Object.entries((f && f.skills) || {})) {
-    out[k] = { agents_online: s.agents_online || 0, agents_with_capacity: s.agents_with_capacity || 0, expected_wait_seconds: s.expected_wait_seconds || 0 };
+  const out = {}, n = (x) => (Number.isFinite(x) && x > 0 ? Math.floor(x) : 0);
+  // The server's feed, or a bare map of skills (as the runtime's `availability` option takes).
+  const skills = f && typeof f == "object" ? (f.skills && typeof f.skills == "object" ? f.skills : f) : {};
+  for (const [k, s] of Object.entries(skills)) {
+    if (!s || typeof s != "object") continue;
+    out[k] = { agents_online: n(s.agents_online), agents_with_capacity: n(s.agents_with_capacity), expected_wait_seconds: n(s.expected_wait_seconds) };
   }
   return out;
+}
+
+/** `b` merged into `a` as the engine merges attributes: objects deeply, `null` removes. */
+function merge(a, b) {
+  for (const [k, v] of Object.entries(b || {})) {
+    if (v === null) delete a[k];
+    else if (v && typeof v == "object" && !Array.isArray(v) && a[k] && typeof a[k] == "object" && !Array.isArray(a[k])) merge(a[k], v);
+    else a[k] = v;
+  }
+  return a;
 }
 
 export function script(m) {
@@ -77,7 +90,7 @@ export function script(m) {
       if (!out.steps.length) out.availability = a;
       else step = { availability: a };
     } else if (i.attributes) {
-      if (!paged) Object.assign(visitor.attributes, i.attributes);
+      if (!paged) merge(visitor.attributes, i.attributes);
       else step = { attributes: i.attributes };
     } else if (i.exit) step = { exit_intent: true };
     else if (i.activity) step = { activity: true };

@@ -194,7 +194,7 @@ class Runtime {
     this.E = (op, a, b) => {
       const r = engine(op, a, b);
       const i = this.debugOn && (op == APPLY ? !b.tick && b : op == AVAIL ? { availability: a } : op == MERGE && { attributes: a });
-      if (i) this.note(i);
+      if (i) this.note(i, op == APPLY);
       return r;
     };
     this.site = site;
@@ -316,7 +316,7 @@ class Runtime {
     try {
       p = new URL(location.href).searchParams.get("engage_debug");
     } catch (e) {}
-    if (p == "0" || p == "false") st.remove(dk);
+    if (p == "0" || p == "false") st.remove(dk), st.remove(this.key("journal"));
     else if (p != null) st.set(dk, "1");
     if (this.o.debug || st.get(dk) == "1") this.setDebug(true, false);
     const open = takeParam("engage_open");
@@ -980,16 +980,18 @@ class Runtime {
   }
 
   /** Keeps input `i` in this visit's journal (`<site>:journal`, the last 500). */
-  note(i) {
+  note(i, applied) {
     const k = this.key("journal"), v = this.E(INFO).visit;
     const j = this.j || parse(this.store.get(k) || "") || { s: [] };
-    // The page of a new visit starts a new journal (what came before a first page is part of it).
-    if (i.page) {
-      if (j.v && j.v != v) j.s = [];
+    // The first input of a new visit starts a new journal, with what came since the last
+    // decision (the availability and attributes that visit's first decision had).
+    if (applied) {
+      if (j.v && j.v != v) j.s = j.s.slice(j.a || 0);
       j.v = v;
+      j.a = j.s.length + 1;
     }
-    j.s.push([Date.now(), i]);
-    if (j.s.length > 500) j.s.shift();
+    j.s.push([this.now(), i]);
+    if (j.s.length > 500) j.s.shift(), j.a--;
     this.store.set(k, JSON.stringify((this.j = j)));
   }
 

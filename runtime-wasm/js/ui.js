@@ -91,7 +91,7 @@ const CSS =
   "@keyframes engage-in{from{opacity:0;translate:0 14px}}@keyframes engage-fade{from{opacity:0}}" +
   // Narrow screens: a sticky is a launcher in its bottom corner (its call to action and close),
   // the toaster a compact sheet below them (or above, see place()).
-  "@media (max-width:600px){.lay{grid-template-rows:1fr auto auto}.f-sticky{grid-row:2;align-self:end;margin:4px}" +
+  "@media (max-width:600px),(max-height:500px){.lay{grid-template-rows:1fr auto auto}.f-sticky{grid-row:2;align-self:end;margin:4px}" +
   ".tab{flex-direction:row-reverse;width:auto;max-width:calc(50vw - 12px);padding:0 0 0 4px;border-radius:99px}" +
   ".tt,.f-sticky .box{display:none!important}.tab .a{writing-mode:initial;rotate:none!important;width:auto;min-height:44px;border-radius:99px}" +
   ".lay .f-toaster{grid-row:3;grid-column:1/-1;margin:8px}.lay .box{width:auto;max-width:none;padding:12px 14px}" +
@@ -292,7 +292,7 @@ function build(s, e, cr) {
     // The tab comes first, so its controls are the engagement's first accept and close.
     const tab = el("div", "tab");
     tab.append(close);
-    if (cr.title != null) tab.append(el("button", "tt", { type: "button", "data-action": "open", "aria-expanded": "false" }, cr.title));
+    tab.append(el("button", "tt", { type: "button", "data-action": "open", "aria-expanded": "false" }, named(e, cr)));
     tab.append(body.lastChild);
     box.append(body);
     root.append(tab, box);
@@ -313,6 +313,8 @@ function update(m, e, cr) {
   if (old) old.replaceWith(c);
   const tab = m.el.querySelector(".tab .a");
   if (tab) tab.replaceWith(c.lastChild);
+  const tt = m.el.querySelector(".tt");
+  if (tt) tt.textContent = named(e, cr);
   const peel = m.el.querySelector(".peel");
   if (peel) attr(peel, { "aria-label": acceptLabel(e, cr) });
   const x = m.el.querySelector(".x");
@@ -436,7 +438,8 @@ export class Ui {
         .map((h) => h.closest("a,button,input,select,textarea,label,[role=button],[data-engage-zone]"))
         .find((h) => h && h != this.main[0]);
       if (!hit) return;
-      top = Math.max(top, hit.getBoundingClientRect().bottom);
+      // Never further than half the screen down: a corner, not a floating badge.
+      top = Math.min(Math.max(top, hit.getBoundingClientRect().bottom), innerHeight / 2);
     }
   }
 
@@ -559,7 +562,12 @@ export class Ui {
     const m = this.list.find((m) => m.overlay);
     // Escape folds an open sticky card or corner back first.
     const open = esc && !m && this.list.find((m) => m.el.classList.contains("open"));
-    if (open) open.el.querySelector("[aria-expanded=true]").click();
+    if (open) {
+      const t = open.el.querySelector("[aria-expanded=true]");
+      t.click();
+      // Focus inside the folded card would be lost: it goes to the control that opens it.
+      if (open.el.contains(this.main[1].activeElement)) t.focus();
+    }
     if (!m) return null;
     if (esc) {
       ev.preventDefault();

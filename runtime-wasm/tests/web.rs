@@ -864,6 +864,55 @@ async fn button_refresh_changes_state_in_place() {
     z.remove();
 }
 
+/// A sticky tab whose state changes keeps its element; its title control, call to action and
+/// card all show the new state's creative.
+#[wasm_bindgen_test]
+async fn sticky_refresh_changes_its_tab_and_card() {
+    let b = bundle(
+        vec![eng(
+            "tabbed",
+            "sticky",
+            json!("right"),
+            json!({"refresh_seconds": 30}),
+        )],
+        json!({}),
+    );
+    launch(&b);
+    let before = engagement("tabbed").expect("the sticky");
+    let text = |e: &Element, sel: &str| {
+        e.query_selector(sel)
+            .unwrap()
+            .and_then(|x| x.text_content())
+            .unwrap_or_default()
+    };
+    assert_eq!(text(&before, ".tt"), "tabbed online");
+    assert_eq!(text(&before, ".tab [data-action=accept]"), "Chat now");
+    input(json!({"availability": {"skills": {"sales": {"agents_online": 0}}}}));
+    let after = engagement("tabbed").expect("still there");
+    assert_eq!(after, before, "same element");
+    assert_eq!(attr(&after, "data-state"), "offline");
+    assert_eq!(
+        text(&after, ".tt"),
+        "tabbed offline",
+        "the tab's title follows"
+    );
+    assert_eq!(text(&after, ".tab [data-action=accept]"), "Leave a message");
+    assert_eq!(
+        text(&after, ".box .t"),
+        "tabbed offline",
+        "the card follows"
+    );
+    assert_eq!(
+        after
+            .query_selector_all("[data-action=accept]")
+            .unwrap()
+            .length(),
+        1,
+        "one call to action, in the tab"
+    );
+    uninstall();
+}
+
 #[wasm_bindgen_test]
 async fn spa_navigation_reevaluates() {
     let w = web_sys::window().unwrap();

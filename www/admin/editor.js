@@ -864,7 +864,10 @@ class Editor {
       const c = e?.creative;
       if (!c || isRef(c)) return;
       const s = e.kind === "content" ? "content" : "online";
-      for (const [k, what] of [["title", "a title"], ["cta", "a call to action (the button's words)"]]) {
+      // A button shows only its call to action.
+      const needs = e.format === "button" ? [["cta", "a call to action (the button's words)"]]
+        : [["title", "a title"], ["cta", "a call to action (the button's words)"]];
+      for (const [k, what] of needs) {
         if (!String(c[s]?.[k] ?? "").trim()) {
           out.push({ path: this.full(`engagements[${i}].creative.${s}.${k}`), message: `The ${s} creative needs ${what}.` });
         }

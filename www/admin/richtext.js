@@ -95,6 +95,8 @@ export function richText(field) {
   const apply = (t) => {
     if (!t.link) return wrap(area, t.open, t.close);
     const href = safeHref(window.prompt("Link address (https://…, http://… or mailto:…)", "https://"));
+    // Only a scheme, nothing after it: not a link.
+    if (href && /^(https?:\/\/|mailto:)$/i.test(href)) return area.focus();
     if (href) wrap(area, `<a href="${href.replace(/"/g, "&quot;")}">`, "</a>");
     else area.focus();
   };

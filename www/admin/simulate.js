@@ -88,7 +88,11 @@ function fromScript(text) {
 export function renderSimulate(root, ctx, params) {
   const campaignFilter = params.get("campaign") || "";
   const replay = params.get("visit") ? fromScript(params.get("visit")) : null;
-  if (replay) saved = replay;
+  if (replay) {
+    saved = replay;
+    // Read once: a later visit to this view keeps the visitor's edits instead of the link's.
+    history.replaceState(null, "", `${location.pathname}${location.search}#/simulate`);
+  }
   else if (!saved || campaignFilter) {
     saved = {
       visitor: { id: "console-visitor", device: "desktop", language: "en-GB", country: "GB", returning: false, attributes: "{}" },

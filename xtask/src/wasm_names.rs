@@ -26,10 +26,19 @@ pub fn shorten(wasm: &[u8], glue: &str) -> Result<(Vec<u8>, String)> {
             glue = glue.replace(&format!("\"{long}\""), &format!("\"{short}\""));
         }
     }
+    // Every renamed import (and module) must now be a name of the glue's, token for token.
+    let have: BTreeSet<&str> = tokens(&glue).collect();
     for (long, short) in &names.imports {
-        if !glue.contains(short.as_str()) {
+        if !have.contains(short.as_str()) {
             return Err(format!(
                 "the glue does not provide the wasm's import `{long}`"
+            ));
+        }
+    }
+    for (long, short) in names.map.iter().filter(|(l, _)| l.starts_with("./")) {
+        if !glue.contains(&format!("\"{short}\"")) {
+            return Err(format!(
+                "the glue does not name the wasm's import module `{long}`"
             ));
         }
     }
@@ -327,6 +336,15 @@ mod tests {
     fn an_import_the_glue_does_not_provide_is_an_error() {
         let err = shorten(&module(), "nothing here").unwrap_err();
         assert!(err.contains("__wbg_log_0123456789abcdef"), "{err}");
+        // A new name inside a longer word is not the import.
+        let err = shorten(
+            &module(),
+            r#"x={"./engage_runtime_bg.js":{}};WebAssembly.Wbx;"#,
+        )
+        .unwrap_err();
+        assert!(err.contains("__wbg_log_0123456789abcdef"), "{err}");
+        let err = shorten(&module(), "__wbg_log_0123456789abcdef").unwrap_err();
+        assert!(err.contains("import module"), "{err}");
     }
 
     #[test]
