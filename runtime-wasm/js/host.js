@@ -982,7 +982,8 @@ class Runtime {
   /** Keeps input `i` in this visit's journal (`<site>:journal`, the last 500). */
   note(i, applied) {
     const k = this.key("journal"), v = this.E(INFO).visit;
-    const j = this.j || parse(this.store.get(k) || "") || { s: [] };
+    let j = this.j || parse(this.store.get(k) || "");
+    if (!isObj(j) || !Array.isArray(j.s)) j = { s: [] }; // none yet, or tampered: a new one
     // The first input of a new visit starts a new journal, with what came since the last
     // decision (the availability and attributes that visit's first decision had).
     if (applied) {

@@ -563,10 +563,10 @@ export class Ui {
     // Escape folds an open sticky card or corner back first.
     const open = esc && !m && this.list.find((m) => m.el.classList.contains("open"));
     if (open) {
-      const t = open.el.querySelector("[aria-expanded=true]");
+      // Focus inside the card would be lost as it folds: it goes to the control that opens it.
+      const t = open.el.querySelector("[aria-expanded=true]"), had = open.el.contains(this.main[1].activeElement);
       t.click();
-      // Focus inside the folded card would be lost: it goes to the control that opens it.
-      if (open.el.contains(this.main[1].activeElement)) t.focus();
+      if (had) t.focus();
     }
     if (!m) return null;
     if (esc) {

@@ -341,6 +341,29 @@ async fn j_axe_on_every_format() {
     );
 }
 
+/// The viewport at `w`×`h` CSS pixels; a phone is a mobile viewport with touch.
+async fn emulate(b: &Browser, w: f64, h: f64, phone: bool) {
+    b.cdp(
+        "Emulation.setDeviceMetricsOverride",
+        json!({"width": w, "height": h, "deviceScaleFactor": 1, "mobile": phone}),
+    )
+    .await;
+    b.cdp(
+        "Emulation.setTouchEmulationEnabled",
+        json!({"enabled": phone, "maxTouchPoints": 5}),
+    )
+    .await;
+}
+
+/// Whether two of [`LAYOUT_JS`]'s boxes (`x`, `y`, `w`, `h`) do not intersect.
+fn apart(a: &Value, b: &Value) -> bool {
+    let n = |v: &Value, k: &str| v[k].as_f64().unwrap_or(0.0);
+    n(a, "x") + n(a, "w") <= n(b, "x")
+        || n(b, "x") + n(b, "w") <= n(a, "x")
+        || n(a, "y") + n(a, "h") <= n(b, "y")
+        || n(b, "y") + n(b, "h") <= n(a, "y")
+}
+
 /// What the layout checks read of every engagement on the page: its visible box (the folded
 /// corner's tab, a card's box, a button's own element), its close control's size and name, and
 /// the main root's live region.
@@ -388,16 +411,7 @@ async fn k_layout_touch_targets_names_and_announcements() {
             } else {
                 (1280.0, 800.0)
             };
-            b.cdp(
-                "Emulation.setDeviceMetricsOverride",
-                json!({"width": w, "height": h, "deviceScaleFactor": 1, "mobile": phone}),
-            )
-            .await;
-            b.cdp(
-                "Emulation.setTouchEmulationEnabled",
-                json!({"enabled": phone, "maxTouchPoints": 5}),
-            )
-            .await;
+            emulate(&b, w, h, phone).await;
             for (page, ids) in [
                 (
                     "/demo/index.html",
@@ -447,11 +461,7 @@ async fn k_layout_touch_targets_names_and_announcements() {
                         );
                     }
                     for b2 in &floating[k + 1..] {
-                        let apart = n(a, "x") + n(a, "w") <= n(b2, "x")
-                            || n(b2, "x") + n(b2, "w") <= n(a, "x")
-                            || n(a, "y") + n(a, "h") <= n(b2, "y")
-                            || n(b2, "y") + n(b2, "h") <= n(a, "y");
-                        assert!(apart, "{page} ({size}, {state}): {a} and {b2} overlap");
+                        assert!(apart(a, b2), "{page} ({size}, {state}): {a} and {b2} overlap");
                     }
                 }
                 for i in &items {
@@ -588,12 +598,7 @@ async fn l_formats_gallery_shows_every_format_in_every_state() {
     let problems = within("test (l)", Duration::from_secs(180), async {
         let mut problems = Vec::new();
         for (size, w, h) in [("desktop", 1280.0, 800.0), ("phone", 390.0, 844.0)] {
-            let phone = size == "phone";
-            b.cdp(
-                "Emulation.setDeviceMetricsOverride",
-                json!({"width": w, "height": h, "deviceScaleFactor": 1, "mobile": phone}),
-            )
-            .await;
+            emulate(&b, w, h, size == "phone").await;
             b.goto(&server.url("/demo/formats.html")).await;
             for view in ["desktop", "phone"] {
                 b.js(
@@ -734,16 +739,7 @@ async fn m_the_demo_shop_is_usable_with_its_invitations_shown() {
         let mut problems = Vec::new();
         for (size, w, h) in [("desktop", 1280.0, 800.0), ("phone", 390.0, 844.0)] {
             let phone = size == "phone";
-            b.cdp(
-                "Emulation.setDeviceMetricsOverride",
-                json!({"width": w, "height": h, "deviceScaleFactor": 1, "mobile": phone}),
-            )
-            .await;
-            b.cdp(
-                "Emulation.setTouchEmulationEnabled",
-                json!({"enabled": phone, "maxTouchPoints": 5}),
-            )
-            .await;
+            emulate(&b, w, h, phone).await;
             b.goto(&server.url("/demo/index.html")).await;
             b.clear_engage_storage().await;
             b.js(
@@ -799,14 +795,9 @@ async fn m_the_demo_shop_is_usable_with_its_invitations_shown() {
                     count(&|i| i["zone"] == "proactive") <= 1,
                     "{page} ({size}): one proactive invitation at most: {seen}"
                 );
-                let n = |v: &Value, k: &str| v[k].as_f64().unwrap_or(0.0);
                 for (k, a) in items.iter().enumerate() {
                     for c in &items[k + 1..] {
-                        let apart = n(a, "x") + n(a, "w") <= n(c, "x")
-                            || n(c, "x") + n(c, "w") <= n(a, "x")
-                            || n(a, "y") + n(a, "h") <= n(c, "y")
-                            || n(c, "y") + n(c, "h") <= n(a, "y");
-                        assert!(apart, "demo {page} ({size}): {a} and {c} overlap");
+                        assert!(apart(a, c), "demo {page} ({size}): {a} and {c} overlap");
                     }
                 }
                 b.screenshot_settled(&format!("demo-{page}-{size}")).await;

@@ -269,12 +269,17 @@ fn seed_availability(addr: SocketAddr, token: &str) {
             r#"{"agents_online":1,"agents_with_capacity":0,"expected_wait_seconds":300}"#,
         ),
     ];
+    put_availability(addr, token, "acme", &feeds);
+}
+
+/// Each `(skill, feed)` as site `site`'s availability; a refusal is a note, not an error.
+fn put_availability(addr: SocketAddr, token: &str, site: &str, feeds: &[(&str, &str)]) {
     for (skill, body) in feeds {
-        let path = format!("/admin/v1/sites/acme/availability/{skill}");
+        let path = format!("/admin/v1/sites/{site}/availability/{skill}");
         match put(addr, &path, token, body) {
             Ok(status) if status.starts_with("HTTP/1.1 2") => {}
-            Ok(status) => println!("note: setting {skill} availability answered {status}"),
-            Err(e) => println!("note: could not set {skill} availability: {e}"),
+            Ok(status) => println!("note: setting {site} {skill} availability answered {status}"),
+            Err(e) => println!("note: could not set {site} {skill} availability: {e}"),
         }
     }
 }
@@ -291,14 +296,7 @@ fn seed_gallery(addr: SocketAddr, token: &str) {
         Ok(status) => println!("note: uploading the formats gallery answered {status}"),
         Err(e) => println!("note: could not upload the formats gallery: {e}"),
     }
-    for (skill, body) in GALLERY_STATES {
-        let path = format!("/admin/v1/sites/gallery/availability/{skill}");
-        match put(addr, &path, token, body) {
-            Ok(status) if status.starts_with("HTTP/1.1 2") => {}
-            Ok(status) => println!("note: setting gallery {skill} answered {status}"),
-            Err(e) => println!("note: could not set gallery {skill}: {e}"),
-        }
-    }
+    put_availability(addr, token, "gallery", &GALLERY_STATES);
 }
 
 /// The gallery's skills and the availability that holds each in its state.
