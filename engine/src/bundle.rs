@@ -15,6 +15,7 @@ use crate::urlmatch::CompiledMatcher;
 use crate::Millis;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::sync::Arc;
 
 /// Bump when the bundle's shape changes incompatibly; the runtime refuses other versions.
 /// 2: a campaign's and an engagement's fields at their defaults are left out (enabled, priority
@@ -95,7 +96,8 @@ pub use crate::interval::{Schedule, FOREVER};
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BundleCampaign {
-    pub id: String,
+    /// Shared, not copied: every trace entry names its campaign and engagement.
+    pub id: Arc<str>,
     #[serde(default = "yes", skip_serializing_if = "is_yes")]
     pub enabled: bool,
     #[serde(default, skip_serializing_if = "is_zero")]
@@ -119,7 +121,7 @@ pub struct BundleCampaign {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BundleEngagement {
-    pub id: String,
+    pub id: Arc<str>,
     #[serde(default = "yes", skip_serializing_if = "is_yes")]
     pub enabled: bool,
     pub kind: Kind,
@@ -193,7 +195,7 @@ impl Bundle {
     pub fn find(&self, id: &str) -> Option<(&BundleCampaign, &BundleEngagement)> {
         self.campaigns
             .iter()
-            .find_map(|c| c.engagements.iter().find(|e| e.id == id).map(|e| (c, e)))
+            .find_map(|c| c.engagements.iter().find(|e| &*e.id == id).map(|e| (c, e)))
     }
 }
 

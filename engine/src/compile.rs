@@ -257,7 +257,7 @@ impl<'d> Compiler<'d> {
             }
         }
         Ok(BundleCampaign {
-            id: c.id.clone(),
+            id: c.id.as_str().into(),
             enabled: c.enabled,
             priority: c.priority,
             control_group_percent: c.control_group_percent,
@@ -300,7 +300,7 @@ impl<'d> Compiler<'d> {
             (true, _, None) => None,
         };
         Ok(BundleEngagement {
-            id: e.id.clone(),
+            id: e.id.as_str().into(),
             enabled: e.enabled,
             kind: e.kind,
             channel: match e.kind {

@@ -76,7 +76,7 @@ fn find_offsite<'b>(
     bundle.campaigns.iter().find_map(|c| {
         c.engagements
             .iter()
-            .find(|e| e.id == id && e.source == Source::Offsite && e.kind == Kind::Conversation)
+            .find(|e| &*e.id == id && e.source == Source::Offsite && e.kind == Kind::Conversation)
             .map(|e| (c, e))
     })
 }

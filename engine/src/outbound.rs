@@ -76,7 +76,7 @@ pub fn link_reply<'a>(
     for b in earlier {
         let mut disabled = false;
         for e in bundle.outbound.iter().filter(|e| matches(e, b)) {
-            let Some(c) = bundle.campaigns.iter().find(|c| c.id == e.campaign) else {
+            let Some(c) = bundle.campaigns.iter().find(|c| *c.id == *e.campaign) else {
                 continue;
             };
             if !(e.enabled && c.enabled) {

@@ -34,7 +34,8 @@ pub(crate) struct Text(String);
 
 impl Text {
     pub(crate) fn new() -> Self {
-        Text(String::new())
+        // Room for a trace detail: one allocation, no regrowth.
+        Text(String::with_capacity(64))
     }
 
     /// Appends text.

@@ -331,6 +331,7 @@ impl UrlPattern {
 impl Subject<'_> {
     /// The page's hostname (as written; `None` for a bare path) and encoded path, as patterns
     /// compare them; `None` when the text is no URL (no pattern matches it).
+    #[cfg_attr(not(feature = "index"), allow(dead_code))]
     pub(crate) fn host_path(&self) -> Option<(Option<&str>, &str)> {
         self.url
             .as_ref()

@@ -16,7 +16,9 @@ use crate::urlmatch::Subject;
 use crate::Millis;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
+use std::borrow::Cow;
 use std::cell::Cell;
+use std::sync::Arc;
 
 mod stored;
 
@@ -239,27 +241,41 @@ fn kind_str(k: Kind) -> &'static str {
 
 impl Detail {
     /// Text for the trace; `e` is the rejected engagement, `displayed` the visit's displays.
-    /// Built with [`Text`], not `format!`: no formatting machinery in the browser build.
-    fn render(&self, e: &BundleEngagement, displayed: &[Displayed]) -> String {
+    /// Most reasons are fixed text, borrowed; the others are built with [`Text`], not
+    /// `format!`: no formatting machinery in the browser build.
+    fn render(&self, e: &BundleEngagement, displayed: &[Displayed]) -> Cow<'static, str> {
+        Cow::Borrowed(match *self {
+            Detail::CampaignDisabled => "campaign disabled",
+            Detail::EngagementDisabled => "engagement disabled",
+            Detail::OutsideTimeframe { next: None } => "outside the campaign's timeframe (ended)",
+            Detail::Closed { next: None } => "outside business hours",
+            Detail::NoBusinessHours => "the site has no business hours",
+            Detail::AudienceNotMet => "visitor attributes do not meet the audience",
+            Detail::NotAuthenticated => "shown to authenticated visitors only",
+            Detail::NoEntryMatch => "page matches no include rule",
+            Detail::NotVisited => "no earlier page of this visit matches visited",
+            Detail::ReferrerNotMatched => "the visit's referrer does not match",
+            Detail::ExitIntent(true) => "waiting for exit intent",
+            Detail::ExitIntent(false) => "visitor already showed exit intent",
+            Detail::DeclinedThisVisit => "declined earlier this visit",
+            Detail::AcceptedThisVisit => "accepted earlier this visit",
+            Detail::OffsiteLink => "offsite engagement: opened by its link",
+            _ => return Cow::Owned(self.text(e, displayed).done()),
+        })
+    }
+
+    /// The reasons with numbers or names in them.
+    fn text(&self, e: &BundleEngagement, displayed: &[Displayed]) -> Text {
         let t = Text::new();
         match *self {
-            Detail::CampaignDisabled => t.s("campaign disabled"),
-            Detail::EngagementDisabled => t.s("engagement disabled"),
-            Detail::OutsideTimeframe { next } => match next {
-                Some(at) => t
-                    .s("outside the campaign's timeframe; next change at ")
-                    .n(at)
-                    .s(" ms"),
-                None => t.s("outside the campaign's timeframe (ended)"),
-            },
-            Detail::Closed { next } => match next {
-                Some(at) => t
-                    .s("outside business hours; next change at ")
-                    .n(at)
-                    .s(" ms"),
-                None => t.s("outside business hours"),
-            },
-            Detail::NoBusinessHours => t.s("the site has no business hours"),
+            Detail::OutsideTimeframe { next: Some(at) } => t
+                .s("outside the campaign's timeframe; next change at ")
+                .n(at)
+                .s(" ms"),
+            Detail::Closed { next: Some(at) } => t
+                .s("outside business hours; next change at ")
+                .n(at)
+                .s(" ms"),
             Detail::Control {
                 site,
                 bucket,
@@ -275,9 +291,6 @@ impl Detail {
                 percent,
             )
             .s(")"),
-            Detail::AudienceNotMet => t.s("visitor attributes do not meet the audience"),
-            Detail::NotAuthenticated => t.s("shown to authenticated visitors only"),
-            Detail::NoEntryMatch => t.s("page matches no include rule"),
             Detail::Excluded(i) => t.s("page matches exclude rule ").n(i as i64),
             Detail::Below { what, have, need } => t
                 .s(what.as_str())
@@ -285,10 +298,6 @@ impl Detail {
                 .n(i64::from(have))
                 .s(" < ")
                 .n(i64::from(need)),
-            Detail::NotVisited => t.s("no earlier page of this visit matches visited"),
-            Detail::ReferrerNotMatched => t.s("the visit's referrer does not match"),
-            Detail::ExitIntent(true) => t.s("waiting for exit intent"),
-            Detail::ExitIntent(false) => t.s("visitor already showed exit intent"),
             Detail::EngagedNot => match &e.behavior.engaged {
                 Some(rule) => t
                     .s("engagement ")
@@ -297,8 +306,6 @@ impl Detail {
                     .s(engaged_str(rule.state)),
                 None => t.s("engaged rule not met"),
             },
-            Detail::DeclinedThisVisit => t.s("declined earlier this visit"),
-            Detail::AcceptedThisVisit => t.s("accepted earlier this visit"),
             Detail::Cap { kind, cap } => t
                 .n(i64::from(cap))
                 .s(" proactive ")
@@ -320,9 +327,9 @@ impl Detail {
                 Some(Zone::Embedded(id)) => t.s("the page has no element #").s(id),
                 _ => t.s("the engagement has no zone"),
             },
-            Detail::OffsiteLink => t.s("offsite engagement: opened by its link"),
+            // The fixed texts, in `render`.
+            _ => t,
         }
-        .done()
     }
 }
 
@@ -386,13 +393,15 @@ pub enum TraceResult {
 /// One engagement's fate after a decision.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct TraceEntry {
-    pub campaign: String,
-    pub engagement: String,
+    /// The bundle's own ids, shared: a trace names all of a bundle's engagements.
+    pub campaign: Arc<str>,
+    pub engagement: Arc<str>,
     pub result: TraceResult,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<Reason>,
+    /// Fixed text where the reason has no numbers or names in it: no allocation.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub detail: Option<String>,
+    pub detail: Option<Cow<'static, str>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zone: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -858,8 +867,8 @@ impl Visit {
             Some(i) if e.is_proactive() => self.displayed.remove(i),
             Some(i) => self.displayed[i].clone(),
             None => Displayed {
-                campaign: c.id.clone(),
-                engagement: e.id.clone(),
+                campaign: String::from(&*c.id),
+                engagement: String::from(&*e.id),
                 zone: e.zone.as_ref().map(Zone::key).unwrap_or_default(),
                 state: engagement_state(bundle, e, &self.availability),
             },
@@ -945,7 +954,7 @@ impl Visit {
         self.displayed.retain(|d| {
             bundle
                 .find(&d.engagement)
-                .is_some_and(|(c, e)| c.enabled && e.enabled && c.id == d.campaign)
+                .is_some_and(|(c, e)| c.enabled && e.enabled && *c.id == *d.campaign)
         });
         self.displayed.len() != before
     }
@@ -979,8 +988,12 @@ impl Visit {
             wake.at(bundle.valid_until);
         }
         let page = Prepared::new(self.page.as_ref(), bundle);
-        let reachable = (indexed && cfg!(feature = "index"))
-            .then(|| bundle.index.get(bundle).candidates(page.url.as_ref()));
+        let reachable = indexed
+            .then(|| {
+                let index = &bundle.index;
+                index.candidates(bundle, page.url.as_ref(), page.title, page.section)
+            })
+            .flatten();
         let total = bundle.campaigns.iter().map(|c| c.engagements.len()).sum();
         let mut verdicts: Vec<Verdict> = Vec::with_capacity(if trace { total } else { 0 });
         let mut slot = 0;
@@ -993,7 +1006,7 @@ impl Visit {
                 if !can_match && !trace {
                     continue;
                 }
-                let shown_already = self.displayed.iter().any(|d| d.engagement == e.id);
+                let shown_already = self.displayed.iter().any(|d| *d.engagement == *e.id);
                 let result = if shown_already {
                     Ok(None)
                 } else {
@@ -1088,10 +1101,10 @@ impl Visit {
         let page = self.page.as_ref();
         self.behavior(ctx, e, page, now, wake)?;
         // 4. Visit rules.
-        if self.declined.iter().any(|d| d == &e.id) {
+        if self.declined.iter().any(|d| **d == *e.id) {
             return Err(rej(Reason::Declined, Detail::DeclinedThisVisit));
         }
-        if self.accepted.iter().any(|d| d == &e.id) {
+        if self.accepted.iter().any(|d| **d == *e.id) {
             return Err(rej(Reason::Accepted, Detail::AcceptedThisVisit));
         }
         if e.is_proactive() {
@@ -1300,15 +1313,15 @@ impl Visit {
                 }
             }
             let d = Displayed {
-                campaign: c.id.clone(),
-                engagement: e.id.clone(),
+                campaign: String::from(&*c.id),
+                engagement: String::from(&*e.id),
                 zone: zone.key(),
                 state,
             };
             if let Some(detail) = control {
                 // The counterfactual exposure: this is where it would have been shown.
-                if !self.controlled.iter().any(|x| x == &e.id) {
-                    self.controlled.push(e.id.clone());
+                if !self.controlled.iter().any(|x| **x == *e.id) {
+                    self.controlled.push(String::from(&*e.id));
                     events.push(self.engagement_event(EventKind::Control, now, &d));
                 }
                 v.result = Err(rej(Reason::ControlGroup, detail));
@@ -1356,7 +1369,7 @@ impl Visit {
                         t.detail = Some(r.detail.render(e, &self.displayed));
                     }
                     Ok(_) => {
-                        if let Some(d) = self.displayed.iter().find(|d| d.engagement == e.id) {
+                        if let Some(d) = self.displayed.iter().find(|d| *d.engagement == *e.id) {
                             t.zone = Some(d.zone.clone());
                             t.state = Some(d.state);
                         }

@@ -14,7 +14,7 @@ use proptest::prelude::*;
 const NOW: i64 = 1_795_000_000_000;
 
 /// Include tests of every kind the index files or passes through.
-const MATCHERS: [&str; 16] = [
+const MATCHERS: [&str; 20] = [
     r#"{"url":{"equals":"https://acme.example/shop/a"}}"#,
     r#"{"url":{"prefix":"https://acme.example/shop"}}"#,
     r#"{"url":{"prefix":"HTTPS://ACME.example/Help"}}"#,
@@ -31,6 +31,10 @@ const MATCHERS: [&str; 16] = [
     r#"{"title":{"equals":"Help"}}"#,
     r#"{"url":{"pattern":"https://other.example/"}}"#,
     r#"{"url":{"equals":"/shop/a"}}"#,
+    r#"{"url":{"contains":"HOP/A"}}"#,
+    r#"{"url":{"contains":"/b"}}"#,
+    r#"{"title":{"contains":"elp"}}"#,
+    r#"{"title":{"prefix":"HOm"}}"#,
 ];
 
 /// Pages that hit and miss the matchers above by host, path start, case and form.

@@ -55,7 +55,7 @@ fn replies_link_as_the_spec_says() {
     let on_pages: Vec<&str> = bundle
         .campaigns
         .iter()
-        .flat_map(|c| c.engagements.iter().map(|e| e.id.as_str()))
+        .flat_map(|c| c.engagements.iter().map(|e| &*e.id))
         .collect();
     assert_eq!(on_pages, ["web-chat"]);
     assert!(file.cases.len() >= 10);
@@ -72,7 +72,7 @@ fn replies_link_as_the_spec_says() {
             .collect();
         let got = match link_reply(bundle, &broadcasts, t(&case.reply_at)) {
             Ok(link) => {
-                assert_eq!(link.campaign.id, link.outbound.campaign, "{}", case.name);
+                assert_eq!(*link.campaign.id, *link.outbound.campaign, "{}", case.name);
                 link.outbound.engagement.clone()
             }
             Err(why) => format!("none:{}", why.as_str()),

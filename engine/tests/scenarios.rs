@@ -152,7 +152,7 @@ fn check(path: &Path, failures: &mut Vec<String>, covered: &mut BTreeSet<String>
             let got = r
                 .trace
                 .iter()
-                .find(|t| &t.engagement == eng)
+                .find(|t| *t.engagement == **eng)
                 .and_then(|t| t.reason.map(|r| r.as_str()));
             if got != Some(reason.as_str()) {
                 failures.push(format!(
@@ -164,7 +164,7 @@ fn check(path: &Path, failures: &mut Vec<String>, covered: &mut BTreeSet<String>
             let got = r
                 .trace
                 .iter()
-                .find(|t| &t.engagement == eng)
+                .find(|t| *t.engagement == **eng)
                 .and_then(|t| t.detail.clone())
                 .unwrap_or_default();
             if !got.contains(fragment.as_str()) {

@@ -79,10 +79,13 @@ pub fn engine() -> JsValue {
 /// One operation (see the module docs). Never panics on what the page passes: anything
 /// malformed answers `null`.
 pub fn call(op: u32, a: JsValue, b: JsValue) -> JsValue {
-    ENGINE.with(|e| match e.try_borrow_mut() {
-        Ok(mut e) => e.call(op, &a, &b),
-        Err(_) => JsValue::NULL,
-    })
+    // `try_with`, not `with`: `with` panics with a formatted message (its Debug code weighs).
+    ENGINE
+        .try_with(|e| match e.try_borrow_mut() {
+            Ok(mut e) => e.call(op, &a, &b),
+            Err(_) => JsValue::NULL,
+        })
+        .unwrap_or(JsValue::NULL)
 }
 
 impl Engine {

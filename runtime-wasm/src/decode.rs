@@ -169,7 +169,7 @@ fn schedule(v: &Value) -> Option<Schedule> {
 fn campaign(v: &Value) -> Option<BundleCampaign> {
     let o = v.as_object()?;
     Some(BundleCampaign {
-        id: string(o.get("id")?)?,
+        id: o.get("id")?.as_str()?.into(),
         // Left out at their defaults (bundle format 2).
         enabled: or(o, "enabled", true, bool_)?,
         priority: or(o, "priority", 0, |v| i32::try_from(v.as_i64()?).ok())?,
@@ -184,7 +184,7 @@ fn campaign(v: &Value) -> Option<BundleCampaign> {
 fn engagement(v: &Value) -> Option<BundleEngagement> {
     let o = v.as_object()?;
     Some(BundleEngagement {
-        id: string(o.get("id")?)?,
+        id: o.get("id")?.as_str()?.into(),
         enabled: or(o, "enabled", true, bool_)?,
         kind: pick(
             o.get("kind")?,

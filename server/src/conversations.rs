@@ -270,7 +270,7 @@ pub fn on_web_events(
             }
             .into(),
             engagement: Some(eid.to_owned()),
-            campaign: Some(c.id.clone()),
+            campaign: Some(String::from(&*c.id)),
             skill: eng.skill.clone(),
             language: eng.language.clone(),
             agent_note: eng.agent_note.clone(),
