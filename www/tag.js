@@ -50,8 +50,10 @@
     }
     function get(path) {
       return fetch(server + "/v1/sites/" + o.site + path).then(function (r) {
+        // The bundle's bytes for the runtime's cache, as they came (see host.js `get`).
+        var copy = path == "/bundle" && r.status == 200 && r.clone();
         return r.text().then(function (body) {
-          return { status: r.status, etag: r.headers.get("etag"), body: body };
+          return { status: r.status, etag: r.headers.get("etag"), body: body, copy: copy };
         });
       }).catch(function () {
         return null;
