@@ -64,8 +64,9 @@ fn decision_over(c: &mut Criterion, group: &str, n: usize, shared: bool) {
             black_box(ticking.apply(&ctx, tick_at, Input::Tick, false))
         })
     });
-    // Everything else decides 10 s after the page view: a Wednesday late morning in the
-    // site's zone, inside the weekly timeframes and business hours, every `time_on_page` met.
+    // Everything else decides 10 s after the first page view: a Wednesday late morning in the
+    // site's zone, inside the weekly timeframes and business hours; the ticks find the
+    // `time_on_page` rules of up to 10 s met, the page views start a new page (time on it 0).
     let t = NOW + 10_000;
     // A tick after something changed (here: availability re-sent), so every candidate is
     // re-evaluated.

@@ -14,7 +14,7 @@ use proptest::prelude::*;
 const NOW: i64 = 1_795_000_000_000;
 
 /// Include tests of every kind the index files or passes through.
-const MATCHERS: [&str; 20] = [
+const MATCHERS: [&str; 22] = [
     r#"{"url":{"equals":"https://acme.example/shop/a"}}"#,
     r#"{"url":{"prefix":"https://acme.example/shop"}}"#,
     r#"{"url":{"prefix":"HTTPS://ACME.example/Help"}}"#,
@@ -35,20 +35,33 @@ const MATCHERS: [&str; 20] = [
     r#"{"url":{"contains":"/b"}}"#,
     r#"{"title":{"contains":"elp"}}"#,
     r#"{"title":{"prefix":"HOm"}}"#,
+    r#"{"title":{"contains":"Café"}}"#,
+    r#"{"section":{"equals":"Shoes"}}"#,
 ];
 
-/// Pages that hit and miss the matchers above by host, path start, case and form.
-const PAGES: [(&str, Option<&str>); 10] = [
-    ("https://acme.example/shop/a", Some("A")),
-    ("https://ACME.example/Shop/b?x=1", None),
-    ("https://www.acme.example/shop/c", Some("Help")),
-    ("https://other.example/shop/a", None),
-    ("https://acme.example/", Some("Home")),
-    ("https://acme.example/help#top", Some("Help")),
-    ("https://beta.example/help", None),
-    ("/shop/a", None),
-    ("https://acme.example/shopping/b", None),
-    ("not a url", Some("Help")),
+/// Pages that hit and miss the matchers above by host, path start, case and form: (URL,
+/// title, section).
+const PAGES: [(&str, Option<&str>, Option<&str>); 12] = [
+    ("https://acme.example/shop/a", Some("A"), Some("shoes")),
+    (
+        "https://ACME.example/Shop/b?x=1",
+        None,
+        Some("Shoes & boots"),
+    ),
+    ("https://www.acme.example/shop/c", Some("Help"), None),
+    ("https://other.example/shop/a", None, None),
+    ("https://acme.example/", Some("Home"), Some("SHOES")),
+    ("https://acme.example/help#top", Some("Help"), None),
+    ("https://beta.example/help", None, None),
+    ("/shop/a", None, None),
+    ("https://acme.example/shopping/b", None, None),
+    ("not a url", Some("Help"), None),
+    (
+        "https://acme.example/caf%C3%A9",
+        Some("Le café du coin"),
+        None,
+    ),
+    ("https://acme.example/menu", Some("CAFÉ"), None),
 ];
 
 const FORMATS: [&str; 5] = ["overlay", "toaster", "sticky", "banner", "button"];
@@ -151,10 +164,11 @@ fn step(engagements: usize) -> impl Strategy<Value = Step> {
 fn input(s: &Step, now: &mut i64) -> Input {
     match s {
         Step::Page(n) => {
-            let (url, title) = PAGES[*n];
+            let (url, title, section) = PAGES[*n];
             Input::Page(PageView {
                 url: url.into(),
                 title: title.map(Into::into),
+                section: section.map(Into::into),
                 ..PageView::default()
             })
         }
@@ -294,7 +308,7 @@ fn index_files_each_kind_of_include() {
             regex: &regex,
         };
         let mut shown_on = Vec::new();
-        for (url, title) in PAGES {
+        for (url, title, _) in PAGES {
             let mut visit = Visit::new(Profile::default());
             let out = visit.apply(
                 &ctx,

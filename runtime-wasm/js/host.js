@@ -821,7 +821,7 @@ class Runtime {
     // a new Response from the text re-encodes it on the main thread (≈ 50 ms at 10 MB).
     fetch(this.api(path), etag ? { headers: { "If-None-Match": etag } } : {})
       .then((r) => {
-        const copy = path == "/bundle" && r.status == 200 && r.clone();
+        const copy = this.cache && path == "/bundle" && r.status == 200 && r.clone();
         return r.text().then((body) => fin({ status: r.status, etag: r.headers.get("etag"), body, copy }));
       })
       .catch(() => fin(null));
