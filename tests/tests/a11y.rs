@@ -576,6 +576,19 @@ return [...document.querySelectorAll("iframe[data-format]")].map((f) => {
 });
 "#;
 
+/// A server with one of the demo's campaign documents (`www/demo/<file>`), changed by `edit`
+/// before it is uploaded.
+fn serve_demo_document(file: &str, edit: impl FnOnce(&mut Value)) -> Server {
+    let server = Server::start();
+    let path = repo_root().join("www/demo").join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path:?}: {e}"));
+    let mut doc: Value =
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file} is not JSON: {e}"));
+    edit(&mut doc);
+    server.put_document(&doc);
+    server
+}
+
 /// The formats gallery (`/demo/formats.html`, site `gallery`, `www/demo/gallery.json`): every
 /// floating format in every state in a preview frame, desktop and phone previews, and the
 /// embedded button and banner in every state on the page itself; the page at 1280×800 and on a
@@ -584,11 +597,7 @@ return [...document.querySelectorAll("iframe[data-format]")].map((f) => {
 async fn l_formats_gallery_shows_every_format_in_every_state() {
     let _serial = serial().await;
     let source = axe_source();
-    let server = Server::start();
-    let text = std::fs::read_to_string(repo_root().join("www/demo/gallery.json"))
-        .expect("www/demo/gallery.json");
-    let doc: Value = serde_json::from_str(&text).expect("gallery.json is JSON");
-    server.put_document(&doc);
+    let server = serve_demo_document("gallery.json", |_| {});
     let busy = json!({"agents_online": 2, "agents_with_capacity": 0, "expected_wait_seconds": 60});
     server.put_availability("gallery", "online", online());
     server.put_availability("gallery", "busy", busy);
@@ -720,16 +729,13 @@ const done = arguments[arguments.length - 1], sel = arguments[0], out = [];
 async fn m_the_demo_shop_is_usable_with_its_invitations_shown() {
     let _serial = serial().await;
     let source = axe_source();
-    let server = Server::start();
-    let text = std::fs::read_to_string(repo_root().join("www/demo/campaigns.json"))
-        .expect("www/demo/campaigns.json");
-    let mut doc: Value = serde_json::from_str(&text).expect("campaigns.json is JSON");
-    for c in doc["campaigns"].as_array_mut().expect("campaigns") {
-        if let Some(o) = c.as_object_mut() {
-            o.remove("control_group_percent");
+    let server = serve_demo_document("campaigns.json", |doc| {
+        for c in doc["campaigns"].as_array_mut().expect("campaigns") {
+            if let Some(o) = c.as_object_mut() {
+                o.remove("control_group_percent");
+            }
         }
-    }
-    server.put_document(&doc);
+    });
     let busy = json!({"agents_online": 1, "agents_with_capacity": 0, "expected_wait_seconds": 300});
     server.put_availability(SITE, "sales", online());
     server.put_availability(SITE, "support", busy);
